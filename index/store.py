@@ -1,0 +1,560 @@
+"""The on-disk index: one folder holding a manifest, an SQLite store, a FAISS file and a BM25 file.
+
+SQLite is the source of truth and the commit point: documents, chunks and their vectors are
+written in one transaction per batch, so a process killed at any moment leaves the last
+committed batch. The FAISS and BM25 files are derived data, saved atomically (temporary file,
+then rename) and stamped with the store's generation; when a crash leaves them behind the
+store, opening rebuilds them from SQLite without re-embedding anything. Nothing is pickled.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+
+from index.bm25 import Bm25Index
+from index.chunking import ChunkerSettings
+from index.types import Chunk, Document, Section
+
+FORMAT_VERSION = 1
+MANIFEST_NAME = "manifest.json"
+STORE_NAME = "store.sqlite"
+VECTORS_NAME = "vectors.faiss"
+VECTORS_STAMP_NAME = "vectors.json"
+LOCK_NAME = ".lock"
+
+log = logging.getLogger(__name__)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS documents (
+    id TEXT PRIMARY KEY,
+    source TEXT NOT NULL,
+    title TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    modified REAL,
+    metadata TEXT NOT NULL,
+    text TEXT NOT NULL,
+    page_starts TEXT NOT NULL,
+    sections TEXT NOT NULL,
+    added_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS documents_source ON documents(source);
+CREATE TABLE IF NOT EXISTS chunks (
+    rowid INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    document_id TEXT NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    text TEXT NOT NULL,
+    start INTEGER NOT NULL,
+    end INTEGER NOT NULL,
+    page INTEGER,
+    heading TEXT NOT NULL,
+    token_count INTEGER NOT NULL,
+    vector BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_document ON chunks(document_id);
+"""
+
+
+class IndexStoreError(RuntimeError):
+    """Base for index problems a user can cause (wrong folder, wrong model)."""
+
+
+class IndexNotFoundError(IndexStoreError):
+    """The folder holds no index."""
+
+
+class SettingsMismatchError(IndexStoreError):
+    """The index was built with other settings (model, chunker) than the ones asked for."""
+
+
+@dataclass(frozen=True)
+class IndexSettings:
+    """Everything needed to reopen an index correctly; stored in manifest.json."""
+
+    embedding_model: str
+    dimension: int
+    chunker: ChunkerSettings = field(default_factory=ChunkerSettings)
+    normalized: bool = True
+    metric: str = "inner_product"
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "IndexSettings":
+        return cls(
+            embedding_model=data["embedding_model"],
+            dimension=int(data["dimension"]),
+            chunker=ChunkerSettings(**data["chunker"]),
+            normalized=bool(data.get("normalized", True)),
+            metric=data.get("metric", "inner_product"),
+        )
+
+
+@dataclass(frozen=True)
+class StoredChunk:
+    """A chunk read back from the store, with the fields of its document a result needs."""
+
+    row: int
+    chunk: Chunk
+    source: str
+    title: str
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    """A document's bookkeeping, without its text."""
+
+    id: str
+    source: str
+    title: str
+    sha256: str
+    chunk_count: int
+    added_at: float
+
+
+@dataclass(frozen=True)
+class IndexStatus:
+    """What ``rag status`` shows."""
+
+    index_dir: str
+    documents: int
+    chunks: int
+    embedding_model: str
+    dimension: int
+    vector_index: str
+    size_bytes: int
+    updated_at: float | None
+    chunker: ChunkerSettings
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so a crash leaves either the old or the new file, never half."""
+    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(temporary, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+
+
+def atomic_write_json(path: Path, data: Any) -> None:
+    atomic_write_bytes(path, json.dumps(data, indent=2, sort_keys=True).encode())
+
+
+def _vector_blob(vector: np.ndarray) -> bytes:
+    return np.asarray(vector, dtype=np.float32).tobytes()
+
+
+class IndexStore:
+    """One collection on disk: documents, chunks, vectors (FAISS) and BM25 postings.
+
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp()) / "demo"
+    >>> store = IndexStore.create(folder, IndexSettings(embedding_model="toy", dimension=2))
+    >>> doc = Document(id="a", source="a.txt", title="A", text="hello world")
+    >>> chunk = Chunk(id="c1", document_id="a", text="hello world", start=0, end=11)
+    >>> store.write_documents([(doc, [chunk], np.array([[1.0, 0.0]], dtype=np.float32))])
+    >>> [hit.chunk.text for hit, _ in store.search_dense(np.array([1.0, 0.0], dtype=np.float32), k=1)]
+    ['hello world']
+    """
+
+    def __init__(self, index_dir: Path, settings: IndexSettings, connection: sqlite3.Connection):
+        self.index_dir = index_dir
+        self.settings = settings
+        self._db = connection
+        self._vectors = self._new_vector_index()
+        self._bm25 = Bm25Index()
+        self._dirty = False
+
+    # ---- opening and creating -------------------------------------------------------------
+
+    @classmethod
+    def create(cls, index_dir: Path | str, settings: IndexSettings) -> "IndexStore":
+        """Make a new empty index in ``index_dir`` (created if needed; must hold no index yet)."""
+        index_dir = Path(index_dir)
+        if (index_dir / MANIFEST_NAME).exists():
+            raise IndexStoreError(f"{index_dir}: an index already exists here")
+        index_dir.mkdir(parents=True, exist_ok=True)
+        store = cls(index_dir, settings, _connect(index_dir / STORE_NAME))
+        store._write_manifest()
+        store.save()
+        return store
+
+    @classmethod
+    def open(cls, index_dir: Path | str) -> "IndexStore":
+        """Open an existing index; derived files left stale by a crash are rebuilt from SQLite."""
+        index_dir = Path(index_dir)
+        manifest_path = index_dir / MANIFEST_NAME
+        if not manifest_path.is_file():
+            raise IndexNotFoundError(
+                f"{index_dir}: no index here (no {MANIFEST_NAME}); create one with `rag add PATH --index {index_dir}`"
+            )
+        manifest = json.loads(manifest_path.read_text())
+        if manifest.get("format_version") != FORMAT_VERSION:
+            raise IndexStoreError(
+                f"{index_dir}: index format {manifest.get('format_version')} is not supported "
+                f"(this version reads format {FORMAT_VERSION}); rebuild it with `rag add --rebuild`"
+            )
+        store = cls(index_dir, IndexSettings.from_json(manifest["settings"]), _connect(index_dir / STORE_NAME))
+        store._load_derived()
+        return store
+
+    @classmethod
+    def open_or_create(cls, index_dir: Path | str, settings: IndexSettings) -> "IndexStore":
+        """Open the index in ``index_dir`` if there is one, else create it with ``settings``."""
+        if (Path(index_dir) / MANIFEST_NAME).is_file():
+            return cls.open(index_dir)
+        return cls.create(index_dir, settings)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _new_vector_index(self) -> faiss.Index:
+        # Exact inner-product search with our own int64 ids, so chunks can be removed.
+        return faiss.IndexIDMap2(faiss.IndexFlatIP(self.settings.dimension))
+
+    @property
+    def generation(self) -> int:
+        """Counter bumped by every committed write; stamps the derived files."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+        return int(row[0]) if row else 0
+
+    def _load_derived(self) -> None:
+        generation = self.generation
+        stamp_path = self.index_dir / VECTORS_STAMP_NAME
+        stamp = json.loads(stamp_path.read_text()) if stamp_path.is_file() else {}
+        if stamp.get("generation") == generation and (self.index_dir / VECTORS_NAME).is_file():
+            self._vectors = faiss.read_index(str(self.index_dir / VECTORS_NAME))
+        else:
+            log.warning("%s: vector file is behind the store; rebuilding it from SQLite", self.index_dir)
+            self._rebuild_vectors()
+            self._dirty = True
+        try:
+            bm25 = Bm25Index.open(self.index_dir)
+        except FileNotFoundError:
+            bm25 = None
+        if bm25 is not None and stamp.get("bm25_generation") == generation:
+            self._bm25 = bm25
+        else:
+            log.warning("%s: BM25 file is behind the store; rebuilding it from SQLite", self.index_dir)
+            self._rebuild_bm25()
+            self._dirty = True
+        if self._dirty and self._try_save():
+            self._dirty = False
+
+    def _rebuild_vectors(self) -> None:
+        self._vectors = self._new_vector_index()
+        rows, vectors = [], []
+        for row, blob in self._db.execute("SELECT rowid, vector FROM chunks ORDER BY rowid"):
+            rows.append(row)
+            vectors.append(np.frombuffer(blob, dtype=np.float32))
+            if len(rows) >= 8192:
+                self._vectors.add_with_ids(np.vstack(vectors), np.array(rows, dtype=np.int64))
+                rows, vectors = [], []
+        if rows:
+            self._vectors.add_with_ids(np.vstack(vectors), np.array(rows, dtype=np.int64))
+
+    def _rebuild_bm25(self) -> None:
+        self._bm25 = Bm25Index()
+        rows, texts = [], []
+        for row, text in self._db.execute("SELECT rowid, text FROM chunks ORDER BY rowid"):
+            rows.append(row)
+            texts.append(text)
+        if rows:
+            self._bm25.add(rows, texts)
+
+    # ---- writing ---------------------------------------------------------------------------
+
+    @contextmanager
+    def writer_lock(self) -> Iterator[None]:
+        """Hold the folder's write lock: one writer at a time, readers are never blocked."""
+        with open(self.index_dir / LOCK_NAME, "w") as lock_file:
+            try:
+                fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise IndexStoreError(
+                    f"{self.index_dir}: another process is writing to this index; wait for it to finish"
+                ) from None
+            try:
+                yield
+            finally:
+                fcntl.flock(lock_file, fcntl.LOCK_UN)
+
+    def write_documents(self, batch: Sequence[tuple[Document, Sequence[Chunk], np.ndarray]]) -> None:
+        """Insert or replace documents with their chunks and vectors, in one transaction."""
+        if not batch:
+            return
+        removed_rows: list[int] = []
+        added_rows: list[int] = []
+        added_vectors: list[np.ndarray] = []
+        added_texts: list[str] = []
+        now = time.time()
+        with self._db:  # one transaction: all of the batch or none of it
+            for document, chunks, vectors in batch:
+                if len(chunks) != len(vectors):
+                    raise ValueError(f"{document.source}: {len(chunks)} chunks but {len(vectors)} vectors")
+                removed_rows += self._delete_document_rows(document.id)
+                self._db.execute(
+                    "INSERT INTO documents (id, source, title, sha256, modified, metadata, text, page_starts,"
+                    " sections, added_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        document.id,
+                        document.source,
+                        document.title,
+                        str(document.metadata.get("sha256", "")),
+                        document.metadata.get("modified"),
+                        json.dumps(document.metadata, default=str),
+                        document.text,
+                        json.dumps(document.page_starts),
+                        json.dumps([[s.start, s.heading] for s in document.sections]),
+                        now,
+                    ),
+                )
+                for chunk, vector in zip(chunks, vectors):
+                    cursor = self._db.execute(
+                        "INSERT INTO chunks (id, document_id, text, start, end, page, heading, token_count,"
+                        " vector) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (
+                            chunk.id,
+                            chunk.document_id,
+                            chunk.text,
+                            chunk.start,
+                            chunk.end,
+                            chunk.page,
+                            chunk.heading,
+                            chunk.token_count,
+                            _vector_blob(vector),
+                        ),
+                    )
+                    added_rows.append(int(cursor.lastrowid))
+                    added_vectors.append(vector)
+                    added_texts.append(chunk.text)
+            self._bump_generation()
+        self._apply_to_derived(removed_rows, added_rows, added_vectors, added_texts)
+
+    def delete_documents(self, document_ids: Iterable[str]) -> int:
+        """Remove documents and their chunks; returns how many documents existed. Unknown ids are ignored."""
+        removed_rows: list[int] = []
+        count = 0
+        with self._db:
+            for document_id in document_ids:
+                exists = self._db.execute("SELECT 1 FROM documents WHERE id = ?", (document_id,)).fetchone()
+                if exists:
+                    count += 1
+                    removed_rows += self._delete_document_rows(document_id)
+            if count:
+                self._bump_generation()
+        self._apply_to_derived(removed_rows, [], [], [])
+        return count
+
+    def _delete_document_rows(self, document_id: str) -> list[int]:
+        rows = [r for (r,) in self._db.execute("SELECT rowid FROM chunks WHERE document_id = ?", (document_id,))]
+        self._db.execute("DELETE FROM chunks WHERE document_id = ?", (document_id,))
+        self._db.execute("DELETE FROM documents WHERE id = ?", (document_id,))
+        return rows
+
+    def _bump_generation(self) -> None:
+        self._db.execute(
+            "INSERT INTO meta (key, value) VALUES ('generation', '1') "
+            "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"
+        )
+        self._db.execute(
+            "INSERT INTO meta (key, value) VALUES ('updated_at', ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (str(time.time()),),
+        )
+
+    def _apply_to_derived(
+        self, removed_rows: list[int], added_rows: list[int], vectors: list[np.ndarray], texts: list[str]
+    ) -> None:
+        if removed_rows:
+            self._vectors.remove_ids(np.array(removed_rows, dtype=np.int64))
+            self._bm25.delete(removed_rows)
+        if added_rows:
+            self._vectors.add_with_ids(np.vstack(vectors).astype(np.float32), np.array(added_rows, dtype=np.int64))
+            self._bm25.add(added_rows, texts)
+        if removed_rows or added_rows:
+            self._dirty = True
+
+    def save(self) -> None:
+        """Write the derived files (FAISS, BM25) and the manifest, each atomically."""
+        generation = self.generation
+        faiss_bytes = faiss.serialize_index(self._vectors).tobytes()
+        atomic_write_bytes(self.index_dir / VECTORS_NAME, faiss_bytes)
+        self._bm25.save(self.index_dir)
+        atomic_write_json(
+            self.index_dir / VECTORS_STAMP_NAME,
+            {"generation": generation, "bm25_generation": generation, "count": int(self._vectors.ntotal)},
+        )
+        self._write_manifest()
+        self._dirty = False
+
+    def _try_save(self) -> bool:
+        """Save unless another process holds the write lock (then it will save itself)."""
+        try:
+            with self.writer_lock():
+                self.save()
+            return True
+        except (IndexStoreError, OSError):
+            return False
+
+    def _write_manifest(self) -> None:
+        documents, chunks = self.counts()
+        atomic_write_json(
+            self.index_dir / MANIFEST_NAME,
+            {
+                "format_version": FORMAT_VERSION,
+                "settings": self.settings.to_json(),
+                "documents": documents,
+                "chunks": chunks,
+                "vector_index": self.vector_index_kind,
+                "updated_at": self.updated_at,
+            },
+        )
+
+    # ---- reading ---------------------------------------------------------------------------
+
+    @property
+    def vector_index_kind(self) -> str:
+        return "flat (exact inner product)"
+
+    @property
+    def updated_at(self) -> float | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'updated_at'").fetchone()
+        return float(row[0]) if row else None
+
+    def counts(self) -> tuple[int, int]:
+        """(documents, chunks) in the store."""
+        documents = self._db.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
+        chunks = self._db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+        return int(documents), int(chunks)
+
+    def document_hashes(self) -> dict[str, str]:
+        """document id -> content sha256, to tell unchanged documents from changed ones."""
+        return dict(self._db.execute("SELECT id, sha256 FROM documents"))
+
+    def documents(self) -> list[DocumentInfo]:
+        """Every document with its chunk count, ordered by source."""
+        query = (
+            "SELECT d.id, d.source, d.title, d.sha256, COUNT(c.rowid), d.added_at FROM documents d"
+            " LEFT JOIN chunks c ON c.document_id = d.id GROUP BY d.id ORDER BY d.source, d.id"
+        )
+        return [DocumentInfo(*row) for row in self._db.execute(query)]
+
+    def document_sources(self) -> dict[str, str]:
+        """document id -> source path."""
+        return dict(self._db.execute("SELECT id, source FROM documents"))
+
+    def get_document(self, document_id: str) -> Document | None:
+        """The stored document, text included, or None."""
+        row = self._db.execute(
+            "SELECT id, source, title, text, metadata, page_starts, sections FROM documents WHERE id = ?",
+            (document_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        return Document(
+            id=row[0], source=row[1], title=row[2], text=row[3],
+            metadata=json.loads(row[4]), page_starts=json.loads(row[5]),
+            sections=[Section(start, heading) for start, heading in json.loads(row[6])],
+        )
+
+    def vectors_by_text(self, document_id: str) -> dict[str, np.ndarray]:
+        """chunk text -> stored vector for a document, so unchanged chunks of a changed file are not re-embedded."""
+        return {
+            text: np.frombuffer(blob, dtype=np.float32)
+            for text, blob in self._db.execute("SELECT text, vector FROM chunks WHERE document_id = ?", (document_id,))
+        }
+
+    def get_chunks(self, rows: Sequence[int]) -> dict[int, StoredChunk]:
+        """Chunks by row id (the ids FAISS and BM25 return)."""
+        found: dict[int, StoredChunk] = {}
+        for start in range(0, len(rows), 500):
+            part = list(rows[start : start + 500])
+            marks = ",".join("?" * len(part))
+            query = (
+                "SELECT c.rowid, c.id, c.document_id, c.text, c.start, c.end, c.page, c.heading, c.token_count,"
+                f" d.source, d.title FROM chunks c JOIN documents d ON d.id = c.document_id WHERE c.rowid IN ({marks})"
+            )
+            for row in self._db.execute(query, part):
+                chunk = Chunk(
+                    id=row[1], document_id=row[2], text=row[3], start=row[4], end=row[5],
+                    page=row[6], heading=row[7], token_count=row[8],
+                )
+                found[row[0]] = StoredChunk(row=row[0], chunk=chunk, source=row[9], title=row[10])
+        return found
+
+    def rows_for_documents(self, document_ids: Iterable[str]) -> set[int]:
+        """Chunk row ids of the given documents (for filtered searches)."""
+        ids = list(document_ids)
+        rows: set[int] = set()
+        for start in range(0, len(ids), 500):
+            part = ids[start : start + 500]
+            marks = ",".join("?" * len(part))
+            rows.update(r for (r,) in self._db.execute(f"SELECT rowid FROM chunks WHERE document_id IN ({marks})", part))
+        return rows
+
+    def search_dense(
+        self, query_vector: np.ndarray, k: int, allowed_rows: set[int] | None = None
+    ) -> list[tuple[StoredChunk, float]]:
+        """The ``k`` chunks nearest to ``query_vector`` by inner product, best first."""
+        if k < 1:
+            raise ValueError(f"k must be >= 1, got {k}")
+        if self._vectors.ntotal == 0 or allowed_rows is not None and not allowed_rows:
+            return []
+        params = None
+        if allowed_rows is not None:
+            selector = faiss.IDSelectorBatch(np.fromiter(allowed_rows, dtype=np.int64))
+            params = faiss.SearchParameters(sel=selector)
+        k = min(k, int(self._vectors.ntotal))
+        scores, rows = self._vectors.search(query_vector.reshape(1, -1).astype(np.float32), k, params=params)
+        hits = [(int(r), float(s)) for r, s in zip(rows[0], scores[0]) if r >= 0]
+        return self._resolve(hits)
+
+    def search_bm25(self, query: str, k: int, allowed_rows: set[int] | None = None) -> list[tuple[StoredChunk, float]]:
+        """The ``k`` chunks with the highest BM25 score for ``query``, best first."""
+        if k < 1:
+            raise ValueError(f"k must be >= 1, got {k}")
+        return self._resolve(self._bm25.search(query, k, allowed_ids=allowed_rows))
+
+    def _resolve(self, hits: list[tuple[int, float]]) -> list[tuple[StoredChunk, float]]:
+        chunks = self.get_chunks([row for row, _ in hits])
+        return [(chunks[row], score) for row, score in hits if row in chunks]
+
+    def status(self) -> IndexStatus:
+        documents, chunks = self.counts()
+        size = sum(p.stat().st_size for p in self.index_dir.iterdir() if p.is_file())
+        return IndexStatus(
+            index_dir=str(self.index_dir),
+            documents=documents,
+            chunks=chunks,
+            embedding_model=self.settings.embedding_model,
+            dimension=self.settings.dimension,
+            vector_index=self.vector_index_kind,
+            size_bytes=size,
+            updated_at=self.updated_at,
+            chunker=self.settings.chunker,
+        )
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    connection = sqlite3.connect(path, check_same_thread=False)
+    connection.execute("PRAGMA journal_mode = WAL")  # readers go on while one process writes
+    connection.execute("PRAGMA synchronous = NORMAL")
+    connection.execute("PRAGMA foreign_keys = ON")
+    connection.executescript(_SCHEMA)
+    return connection

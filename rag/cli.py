@@ -1,0 +1,194 @@
+"""The ``rag`` command line: add, status, search, delete (and the commands of later features).
+
+Errors a user can cause are printed as one line on stderr with exit code 1; nothing here hides a bug.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from index.chunking import ChunkerSettings
+from index.embedding import ModelNotFoundError
+from index.ingest import AddReport, add_to_index
+from index.store import IndexStore, IndexStoreError
+from rag.config import INDEX_ENV, default_index_dir
+
+app = typer.Typer(
+    help="Ask questions of your documents and get answers that cite their sources.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+errors = Console(stderr=True)
+
+IndexOption = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--index",
+        "-i",
+        help=f"Index folder. Default: ${INDEX_ENV}, else ~/.local/share/rag-assistant/default.",
+        show_default=False,
+    ),
+]
+
+
+def _index_dir(index: Path | None) -> Path:
+    return index if index is not None else default_index_dir()
+
+
+def _fail(message: str) -> typer.Exit:
+    errors.print(f"[red]error:[/red] {message}", highlight=False, markup=True)
+    return typer.Exit(code=1)
+
+
+@app.callback()
+def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show debug logging.")] = False) -> None:
+    """Configure logging once, here in the entry point."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+@app.command()
+def add(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders to add (walked recursively).")],
+    index: IndexOption = None,
+    prune: Annotated[bool, typer.Option(help="Remove documents whose files are gone.")] = False,
+    model: Annotated[
+        Optional[str], typer.Option(help="Embedding model for a new index: a name or a local folder.")
+    ] = None,
+    chunk_tokens: Annotated[Optional[int], typer.Option(help="Max tokens a chunk (new index).")] = None,
+    overlap_tokens: Annotated[Optional[int], typer.Option(help="Tokens shared by neighbouring chunks.")] = None,
+    rebuild: Annotated[
+        bool, typer.Option(help="Re-embed the whole index with the given model/chunk settings.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+) -> None:
+    """Add or update files in the index; unchanged files are skipped."""
+    index_dir = _index_dir(index)
+    chunker = None
+    if chunk_tokens is not None or overlap_tokens is not None:
+        defaults = ChunkerSettings()
+        try:
+            chunker = ChunkerSettings(chunk_tokens or defaults.chunk_tokens, overlap_tokens or defaults.overlap_tokens)
+        except ValueError as error:
+            raise _fail(str(error)) from None
+    try:
+        report = add_to_index(
+            index_dir, paths, model=model, chunker=chunker, prune=prune, rebuild=rebuild, show_progress=not quiet
+        )
+    except (IndexStoreError, ModelNotFoundError) as error:
+        raise _fail(str(error)) from None
+    _print_add_report(report, index_dir)
+    if report.nothing_added:
+        raise typer.Exit(code=1)
+
+
+def _print_add_report(report: AddReport, index_dir: Path) -> None:
+    for skipped in report.skipped:
+        errors.print(f"skipped {skipped.path}: {skipped.reason}", highlight=False, markup=False)
+    for failure in report.failed:
+        errors.print(f"failed  {failure}", highlight=False, markup=False, style="red")
+    errors.print(
+        f"{index_dir}: added {report.added}, updated {report.updated}, unchanged {report.unchanged}, "
+        f"removed {report.removed}, skipped {len(report.skipped)}, failed {len(report.failed)}; "
+        f"{report.chunks_embedded} chunks embedded ({report.chunks_per_second:.1f}/s), "
+        f"{report.chunks_reused} reused, {report.seconds:.1f} s",
+        highlight=False,
+        markup=False,
+    )
+
+
+@app.command()
+def status(index: IndexOption = None, json_output: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Show what the index holds: documents, chunks, model, size, last update."""
+    try:
+        store = IndexStore.open(_index_dir(index))
+    except IndexStoreError as error:
+        raise _fail(str(error)) from None
+    info = store.status()
+    updated = datetime.fromtimestamp(info.updated_at).isoformat(timespec="seconds") if info.updated_at else "never"
+    rows = {
+        "index": info.index_dir,
+        "documents": info.documents,
+        "chunks": info.chunks,
+        "embedding model": info.embedding_model,
+        "dimension": info.dimension,
+        "vector index": info.vector_index,
+        "chunking": f"{info.chunker.chunk_tokens} tokens, {info.chunker.overlap_tokens} overlap",
+        "size on disk": f"{info.size_bytes / 1e6:.1f} MB",
+        "last update": updated,
+    }
+    if json_output:
+        print(json.dumps({key.replace(" ", "_"): value for key, value in rows.items()}, indent=2))
+        return
+    table = Table(show_header=False, box=None)
+    for key, value in rows.items():
+        table.add_row(f"[bold]{key}[/bold]", str(value))
+    console.print(table)
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="What to look for.")],
+    k: Annotated[int, typer.Option("-k", help="How many passages.", min=1)] = 10,
+    mode: Annotated[str, typer.Option(help="hybrid, dense or bm25.")] = "hybrid",
+    source: Annotated[
+        Optional[list[str]], typer.Option("--source", help="Only sources matching this glob (repeatable).")
+    ] = None,
+    per_document: Annotated[bool, typer.Option(help="Only the best passage of each document.")] = False,
+    index: IndexOption = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON list.")] = False,
+) -> None:
+    """Search the index and print ranked passages."""
+    from rag.retriever import Retriever
+
+    try:
+        retriever = Retriever.open(_index_dir(index))
+        passages = retriever.search(query, k=k, mode=mode, sources=source, per_document=per_document)  # type: ignore[arg-type]
+    except (IndexStoreError, ModelNotFoundError, ValueError) as error:
+        raise _fail(str(error)) from None
+    if json_output:
+        print(json.dumps([p.to_dict() for p in passages], indent=2, ensure_ascii=False))
+        return
+    if not passages:
+        console.print("no passages found")
+    for passage in passages:
+        where = passage.source + (f", page {passage.page}" if passage.page else "")
+        heading = f"  [dim]{passage.chunk.heading}[/dim]" if passage.chunk.heading else ""
+        console.print(f"[bold]{passage.rank}.[/bold] {passage.score:.3f}  [cyan]{where}[/cyan]{heading}", highlight=False)
+        snippet = " ".join(passage.text.split())
+        console.print(f"   {snippet[:300]}{'…' if len(snippet) > 300 else ''}", highlight=False, markup=False)
+
+
+@app.command()
+def delete(
+    document_ids: Annotated[list[str], typer.Argument(help="Document ids (for files: their absolute path).")],
+    index: IndexOption = None,
+) -> None:
+    """Remove documents from the index."""
+    from rag.retriever import Retriever
+
+    try:
+        removed = Retriever(IndexStore.open(_index_dir(index))).delete(document_ids)
+    except IndexStoreError as error:
+        raise _fail(str(error)) from None
+    errors.print(f"removed {removed} of {len(document_ids)} documents", highlight=False)
+    if removed == 0:
+        raise typer.Exit(code=1)
+
+
+if __name__ == "__main__":
+    app()
