@@ -94,3 +94,11 @@ class Answer:
             "unsupported_sentences": list(self.unsupported_sentences),
             "passages": [p.to_dict() for p in self.passages],
         }
+
+
+@dataclass(frozen=True)
+class AnswerDelta:
+    """One step of a streamed answer: new text to append, and on the last step the full Answer."""
+
+    text: str = ""
+    answer: Answer | None = None
