@@ -1,0 +1,89 @@
+"""LangChain's own standard retriever tests, run against our adapter over a small real index."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from langchain_core.documents import Document
+from langchain_core.retrievers import BaseRetriever
+
+# Importing langchain_tests.integration_tests runs its chat-model module, which applies
+# @pytest.mark.vcr, a marker of pytest-recording; our config disables that plugin and uses
+# --strict-markers, so the import would fail. Until "vcr" is listed in pyproject's markers,
+# declare it here (MarkGenerator keeps its known markers in ``_markers``).
+pytest.mark._markers.add("vcr")  # noqa: SLF001
+from langchain_tests.integration_tests import RetrieversIntegrationTests  # noqa: E402
+
+from rag import Retriever
+from rag.langchain import RagLangChainRetriever, to_langchain_retriever
+
+NOTES = {
+    "tea.txt": "Green tea is made from unoxidised leaves. Black tea is fully oxidised before drying.",
+    "bikes.txt": "A bicycle chain should be cleaned and oiled every few hundred kilometres of riding.",
+    "rivers.txt": "The Danube flows through ten countries before it reaches the Black Sea.",
+    "bread.txt": "Sourdough bread rises because wild yeast and lactic bacteria ferment the dough.",
+    "comets.txt": "A comet's tail points away from the Sun, pushed by the solar wind and radiation.",
+}
+
+
+@pytest.fixture(scope="module")
+def small_retriever(tmp_path_factory: pytest.TempPathFactory) -> Retriever:
+    folder = tmp_path_factory.mktemp("notes")
+    for name, text in NOTES.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return Retriever.build([folder], tmp_path_factory.mktemp("index") / "idx")
+
+
+class TestRagLangChainRetrieverStandard(RetrieversIntegrationTests):
+    """LangChain's standard suite: k at construction, k per call, invoke and ainvoke return Documents."""
+
+    # pytest-asyncio runs in strict mode here, so the suite's async test needs its mark. Marking
+    # returns the same function object, which the suite's no-override check requires.
+    test_ainvoke_returns_documents = pytest.mark.asyncio(RetrieversIntegrationTests.test_ainvoke_returns_documents)
+
+    @pytest.fixture(autouse=True)
+    def _retriever(self, small_retriever: Retriever) -> None:
+        self._rag_retriever = small_retriever
+
+    @property
+    def retriever_constructor(self) -> type[BaseRetriever]:
+        return RagLangChainRetriever
+
+    @property
+    def retriever_constructor_params(self) -> dict:
+        return {"retriever": self._rag_retriever}
+
+    @property
+    def retriever_query_example(self) -> str:
+        return "how is black tea made?"
+
+
+def test_documents_carry_source_metadata(small_retriever: Retriever) -> None:
+    documents = to_langchain_retriever(small_retriever, k=2).invoke("which way does a comet's tail point?")
+    assert len(documents) == 2
+    best = documents[0]
+    assert isinstance(best, Document)
+    assert "solar wind" in best.page_content
+    assert best.metadata["source"].endswith("comets.txt")
+    assert set(best.metadata) >= {"document_id", "chunk_id", "source", "page", "score", "title"}
+    assert best.metadata["score"] >= documents[1].metadata["score"]
+
+
+def test_per_call_k_overrides_constructor_k(small_retriever: Retriever) -> None:
+    lc = to_langchain_retriever(small_retriever, k=4)
+    assert len(lc.invoke("bread", k=1)) == 1
+    assert len(lc.invoke("bread")) == 4
+
+
+def test_search_options_are_passed_through(small_retriever: Retriever) -> None:
+    lc = to_langchain_retriever(small_retriever, k=5, mode="bm25", sources=["*rivers.txt"])
+    documents = lc.invoke("Danube Black Sea")
+    assert [Path(d.metadata["source"]).name for d in documents] == ["rivers.txt"]
+
+
+def test_bad_arguments_fail_early(small_retriever: Retriever) -> None:
+    with pytest.raises(ValueError, match="k must be >= 1"):
+        to_langchain_retriever(small_retriever, k=0)
+    with pytest.raises(ValueError, match="unknown search options"):
+        to_langchain_retriever(small_retriever, colour="red")
