@@ -1,0 +1,40 @@
+# The two commands of the README: `make chat` (install, build the demo index, open the chat page)
+# and `make test` (install with test extras, then run the whole test suite).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: chat test test-fast install install-test browser
+
+chat: install
+	$(BIN)/rag chat
+
+test: install-test browser
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
+
+test-fast: install-test
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m "not slow and not browser"
+
+install: $(VENV)/.installed
+
+install-test: $(VENV)/.installed-test
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	# torch first, pinned: a bare torch requirement would pull a multi-GB CUDA build.
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $@
+
+# Debian's Chromium for the browser tests (never a downloaded browser); skipped where apt is unusable.
+browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+		else echo "chromium not installed: browser tests will be skipped (sudo apt-get install chromium)"; fi; \
+	fi

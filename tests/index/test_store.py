@@ -1,0 +1,121 @@
+"""The index folder: add, update, delete, search after reopen, unknown ids, empty index, stale derived
+files rebuilt from SQLite, brute-force oracle for dense search, and no pickle anywhere."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from index.store import (
+    VECTORS_NAME,
+    VECTORS_STAMP_NAME,
+    IndexNotFoundError,
+    IndexSettings,
+    IndexStore,
+)
+from index.types import Chunk, Document
+
+DIMENSION = 8
+
+
+def _document(doc_id: str, texts: list[str]) -> tuple[Document, list[Chunk], np.ndarray]:
+    text = " ".join(texts)
+    document = Document(id=doc_id, source=f"/docs/{doc_id}.txt", title=doc_id, text=text, metadata={"sha256": doc_id})
+    chunks, offset = [], 0
+    for number, piece in enumerate(texts):
+        chunks.append(Chunk(id=f"{doc_id}-{number}", document_id=doc_id, text=piece, start=offset, end=offset + len(piece)))
+        offset += len(piece) + 1
+    rng = np.random.default_rng(abs(hash(doc_id)) % 2**32)
+    vectors = rng.normal(size=(len(texts), DIMENSION)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    return document, chunks, vectors
+
+
+@pytest.fixture()
+def store(tmp_path: Path) -> IndexStore:
+    return IndexStore.create(tmp_path / "idx", IndexSettings(embedding_model="toy", dimension=DIMENSION))
+
+
+def test_empty_index_returns_nothing(store):
+    assert store.search_dense(np.ones(DIMENSION, np.float32), k=5) == []
+    assert store.search_bm25("anything", k=5) == []
+    assert store.counts() == (0, 0)
+
+
+def test_dense_search_matches_brute_force_after_reopen(store, tmp_path):
+    batch = [_document(f"doc{i}", [f"text {i} a", f"text {i} b", f"text {i} c"]) for i in range(40)]
+    store.write_documents(batch)
+    store.save()
+    reopened = IndexStore.open(tmp_path / "idx")
+    all_vectors = np.vstack([vectors for _, _, vectors in batch])
+    all_ids = [chunk.id for _, chunks, _ in batch for chunk in chunks]
+    query = np.random.default_rng(7).normal(size=DIMENSION).astype(np.float32)
+    expected = [all_ids[i] for i in np.argsort(-(all_vectors @ query))[:10]]
+    hits = reopened.search_dense(query, k=10)
+    assert [hit.chunk.id for hit, _ in hits] == expected
+    assert hits[0][1] == pytest.approx(float(np.max(all_vectors @ query)), abs=1e-5)
+
+
+def test_update_replaces_old_chunks_and_delete_removes_them(store, tmp_path):
+    store.write_documents([_document("a", ["alpha apples"]), _document("b", ["bravo bananas"])])
+    store.write_documents([_document("a", ["alpha apricots", "alpha avocados"])])
+    assert store.counts() == (2, 3)
+    assert [hit.chunk.text for hit, _ in store.search_bm25("apples", k=5)] == []
+    assert {hit.chunk.text for hit, _ in store.search_bm25("alpha", k=5)} == {"alpha apricots", "alpha avocados"}
+
+    assert store.delete_documents(["b", "never-added"]) == 1
+    store.save()
+    reopened = IndexStore.open(tmp_path / "idx")
+    assert reopened.counts() == (1, 2)
+    assert reopened.search_bm25("bananas", k=5) == []
+    assert {hit.chunk.document_id for hit, _ in reopened.search_dense(np.ones(DIMENSION, np.float32), k=10)} == {"a"}
+
+
+def test_stale_vector_files_are_rebuilt_from_sqlite(store, tmp_path):
+    """A crash after the SQLite commit but before the FAISS file was rewritten loses nothing."""
+    store.write_documents([_document("a", ["alpha"])])
+    store.save()
+    stamp = json.loads((tmp_path / "idx" / VECTORS_STAMP_NAME).read_text())
+    store.write_documents([_document("b", ["bravo"])])  # committed, derived files not saved
+    store.close()
+    assert json.loads((tmp_path / "idx" / VECTORS_STAMP_NAME).read_text()) == stamp
+
+    reopened = IndexStore.open(tmp_path / "idx")
+    found = {hit.chunk.document_id for hit, _ in reopened.search_dense(np.ones(DIMENSION, np.float32), k=10)}
+    assert found == {"a", "b"}
+    assert [hit.chunk.document_id for hit, _ in reopened.search_bm25("bravo", k=5)] == ["b"]
+    assert json.loads((tmp_path / "idx" / VECTORS_STAMP_NAME).read_text())["generation"] == reopened.generation
+
+
+def test_filtered_search_returns_only_allowed_rows(store):
+    store.write_documents([_document(f"d{i}", [f"shared word {i}"]) for i in range(10)])
+    allowed = store.rows_for_documents(["d3", "d7"])
+    dense = store.search_dense(np.ones(DIMENSION, np.float32), k=10, allowed_rows=allowed)
+    lexical = store.search_bm25("shared word", k=10, allowed_rows=allowed)
+    assert {hit.chunk.document_id for hit, _ in dense} == {"d3", "d7"}
+    assert {hit.chunk.document_id for hit, _ in lexical} == {"d3", "d7"}
+
+
+def test_opening_a_folder_without_an_index_says_so(tmp_path):
+    with pytest.raises(IndexNotFoundError, match="no index here.*rag add"):
+        IndexStore.open(tmp_path / "nothing")
+
+
+def test_k_below_one_is_refused(store):
+    with pytest.raises(ValueError, match="k must be >= 1, got 0"):
+        store.search_dense(np.ones(DIMENSION, np.float32), k=0)
+
+
+def test_index_files_are_not_pickles(store, tmp_path):
+    store.write_documents([_document("a", ["alpha"])])
+    store.save()
+    folder = tmp_path / "idx"
+    json.loads((folder / "manifest.json").read_text())
+    assert (folder / VECTORS_NAME).read_bytes()[:4] != b"\x80\x04"  # FAISS's own format, not a pickle
+    with zipfile.ZipFile(folder / "bm25.npz") as archive:
+        for name in archive.namelist():
+            np.load(archive.open(name), allow_pickle=False)
