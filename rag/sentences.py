@@ -7,9 +7,13 @@ so a quoted span always maps back to exact offsets in the document text.
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["Span", "prose_score", "split_sentences"]
+import numpy as np
+
+__all__ = ["Span", "VectorCache", "prose_score", "split_sentences"]
 
 
 @dataclass(frozen=True)
@@ -77,10 +81,18 @@ def _joins_next(line: str, next_line: str) -> bool:
         return False
     if _TERMINAL.search(line.rstrip()) or _LIST_OR_HEADING_START.match(next_line) or _LIST_OR_HEADING_START.match(line):
         return False
+    if _is_title_case(line):
+        return False
     first = next_line.lstrip()[0]
     # A wrapped line goes on in lower case; a long line that stops mid-sentence also goes on
     # when the next starts with a capital (a name), whereas a short one is a heading or a label.
     return first.islower() or (len(line.strip()) >= 60 and first.isalnum())
+
+
+def _is_title_case(line: str) -> bool:
+    """A heading or title ("US and China to Launch Formal AI Safety Talks"): most words capitalised."""
+    words = [w for w in _WORD.findall(line) if w[0].isalpha() and w.lower() not in _FUNCTION_WORDS]
+    return len(words) >= 2 and sum(w[0].isupper() for w in words) / len(words) >= 0.7
 
 
 def _segments(text: str) -> list[tuple[int, int]]:
@@ -203,3 +215,39 @@ def prose_score(sentence: str) -> float:
     if not _TERMINAL.search(sentence.rstrip()):
         score *= 0.6
     return score
+
+
+class VectorCache:
+    """Embeds texts through ``embed`` and remembers the vectors of the most recent ``capacity`` texts.
+
+    Passages recur across questions (and a conversation asks about the same ones again), so their
+    sentences are embedded once. Not thread-safe for writes; a lost entry only costs a re-embedding.
+
+    >>> import numpy as np
+    >>> cache = VectorCache(lambda texts: np.ones((len(texts), 2), dtype=np.float32), capacity=2)
+    >>> cache.embed(["a", "b", "a"]).shape, cache.misses
+    ((3, 2), 2)
+    """
+
+    def __init__(self, embed: Callable[[list[str]], np.ndarray], capacity: int = 50_000) -> None:
+        if capacity < 1:
+            raise ValueError(f"capacity must be >= 1, got {capacity}")
+        self._embed = embed
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self.capacity = capacity
+        self.misses = 0
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """One vector a text, in order; only texts not seen recently reach the model."""
+        missing = list(dict.fromkeys(t for t in texts if t not in self._vectors))
+        if missing:
+            self.misses += len(missing)
+            for text, vector in zip(missing, self._embed(missing)):
+                self._vectors[text] = vector
+        rows = []
+        for text in texts:
+            self._vectors.move_to_end(text)
+            rows.append(self._vectors[text])
+        while len(self._vectors) > self.capacity:
+            self._vectors.popitem(last=False)
+        return np.vstack(rows) if rows else np.zeros((0, 0), dtype=np.float32)
