@@ -1,0 +1,180 @@
+"""Fixtures for the chat page's tests: an index of ``../shared/corpus/``, a running ``rag chat``, a browser.
+
+The index is built once per session (about a minute on two cores). ``RAG_UI_TEST_INDEX`` names a
+prebuilt index of the same corpus to copy instead (a local shortcut; CI builds it). Everything the
+server writes (uploads, new collections) goes to the session's temporary folder.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CORPUS_DIR = REPO_ROOT.parent / "shared" / "corpus"
+CHROMIUM = Path("/usr/bin/chromium")
+TEST_OUTPUT = REPO_ROOT / "test-output"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SERVER_START_SECONDS = 240  # model load and index open on a busy two-core machine
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+NOTES = {
+    "kettle.txt": "Kettle manual\n\nThe kettle switches itself off when the water boils. "
+    "Descale the kettle every month with white vinegar.\n",
+    "garden.md": "# Garden\n\n## Tomatoes\n\nTomatoes need six hours of sun a day. "
+    "Water them at the base, never on the leaves.\n",
+    "alarm.txt": "Security notes\n\nThe alarm code is changed every spring.\n\n"
+    "<script>window.__xss = 1</script>\n<img src=x onerror=\"window.__xss = 2\">\n",
+}
+"""A tiny collection for fast tests of the page's logic (one of them carries markup)."""
+
+
+@pytest.fixture(scope="session")
+def notes_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An index of ``NOTES``, built once; copy it (``notes_root``) before changing it."""
+    from index.ingest import add_to_index
+
+    folder = tmp_path_factory.mktemp("notes-files")
+    for name, text in NOTES.items():
+        (folder / name).write_text(text)
+    index_dir = tmp_path_factory.mktemp("notes-index") / "notes"
+    add_to_index(index_dir, [folder], show_progress=False)
+    return index_dir
+
+
+@pytest.fixture
+def notes_root(notes_index: Path, tmp_path: Path) -> Path:
+    """A collections root holding a private copy of the notes index as ``notes``."""
+    root = tmp_path / "collections"
+    shutil.copytree(notes_index, root / "notes", ignore=shutil.ignore_patterns(".lock"))
+    return root
+
+
+@pytest.fixture(scope="session")
+def corpus_dir() -> Path:
+    if not CORPUS_DIR.is_dir():
+        pytest.skip(f"the shared corpus is not here ({CORPUS_DIR}); these tests need ../shared/corpus/")
+    return CORPUS_DIR
+
+
+@pytest.fixture(scope="session")
+def corpus_index(corpus_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A writable index of the shared corpus, private to this test session."""
+    index_dir = tmp_path_factory.mktemp("collections") / "corpus"
+    prebuilt = os.environ.get("RAG_UI_TEST_INDEX")
+    if prebuilt:
+        shutil.copytree(prebuilt, index_dir, ignore=shutil.ignore_patterns(".lock"))
+        return index_dir
+    from index.ingest import add_to_index
+
+    add_to_index(index_dir, [corpus_dir], show_progress=False)
+    return index_dir
+
+
+def _chat_command() -> list[str]:
+    """``rag chat`` run with this interpreter, so the test uses the code under test."""
+    from rag.cli import app
+
+    registered = {command.name or command.callback.__name__ for command in app.registered_commands}
+    if "chat" in registered:
+        return [sys.executable, "-m", "rag.cli", "chat"]
+    # Until ``rag.cli`` registers it, start the very same command function directly.
+    return [sys.executable, "-c", "import typer; from ui.cli import chat_command; typer.run(chat_command)"]
+
+
+def _wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + SERVER_START_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"rag chat exited with {process.returncode}:\n{log.read_text()[-4000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(1)
+    raise RuntimeError(f"rag chat did not answer on {url} within {SERVER_START_SECONDS} s:\n{log.read_text()[-4000:]}")
+
+
+@pytest.fixture(scope="session")
+def chat_server(corpus_index: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The URL of a real ``rag chat --index <corpus copy>`` on a free local port."""
+    home = tmp_path_factory.mktemp("home")
+    port = _free_port()
+    env = {
+        **os.environ,
+        "XDG_DATA_HOME": str(home),  # new collections go here, never into the real user's data
+        "HF_HUB_OFFLINE": "1",
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
+    }
+    env.pop("RAG_AUTH", None)
+    env.pop("RAG_INDEX", None)
+    log = home / "server.log"
+    command = [*_chat_command(), "--index", str(corpus_index), "--port", str(port), "--no-open"]
+    with open(log, "wb") as output:
+        process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        _wait_until_up(url, process, log)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium) to run browser tests")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser, chat_server: str) -> Iterator[object]:  # type: ignore[no-untyped-def]
+    """A fresh browser tab (its own Gradio session) on the chat page, laptop-sized."""
+    context = browser.new_context(viewport={"width": 1366, "height": 900})
+    tab = context.new_page()
+    tab.set_default_timeout(60_000)
+    tab.goto(chat_server)
+    tab.wait_for_selector("#question textarea")
+    yield tab
+    context.close()
+
+
+@pytest.fixture(scope="session")
+def test_output() -> Path:
+    TEST_OUTPUT.mkdir(exist_ok=True)
+    return TEST_OUTPUT

@@ -1,0 +1,61 @@
+"""``rag chat``'s command function: its options, its errors, and the demo index of a first start."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from ui import cli
+from ui.cli import chat_command, parse_auth
+
+runner = CliRunner()
+
+
+def _app() -> typer.Typer:
+    app = typer.Typer()
+    app.command()(chat_command)
+    return app
+
+
+def test_options_are_the_documented_ones_and_there_is_no_share() -> None:
+    result = runner.invoke(_app(), ["--help"], terminal_width=200)
+    assert result.exit_code == 0
+    for option in ("--index", "--host", "--port", "--auth", "--open", "--no-open", "RAG_AUTH", "127.0.0.1"):
+        assert option in result.output
+    assert "--share" not in result.output
+
+
+def test_missing_index_is_one_line_error(tmp_path: Path) -> None:
+    result = runner.invoke(_app(), ["--index", str(tmp_path / "nowhere")])
+    assert result.exit_code == 1
+    assert "no index here" in result.output
+
+
+def test_bad_auth_from_the_environment_is_refused(tmp_path: Path) -> None:
+    result = runner.invoke(_app(), ["--index", str(tmp_path)], env={"RAG_AUTH": "just-a-user"})
+    assert result.exit_code == 1 and "user:password" in result.output
+
+
+def test_auth_keeps_colons_in_the_password() -> None:
+    assert parse_auth("ada:pa:ss") == ("ada", "pa:ss")
+    assert parse_auth(None) is None
+
+
+def test_demo_docs_are_found_in_a_clone() -> None:
+    docs = cli.find_demo_docs()
+    assert docs is not None and (docs / "getting-started.md").is_file()
+
+
+@pytest.mark.slow
+def test_first_start_builds_the_demo_index_with_its_examples(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    index_dir = tmp_path / "data" / "default"
+    monkeypatch.setenv("RAG_INDEX", str(index_dir))
+    assert cli._resolve_index(None) == index_dir
+    manifest = json.loads((index_dir / "manifest.json").read_text())
+    assert manifest["documents"] >= 3
+    assert json.loads((index_dir / "examples.json").read_text())[0] == "How do I add my own documents?"
+    assert not list(index_dir.parent.glob(".*building"))  # built aside, then moved in place

@@ -1,0 +1,345 @@
+"""The conversation: streaming answers, the sources panel, retry/undo/clear, and the JSON ``ask`` API.
+
+Handlers are plain functions of the session's state: ``conversation`` (a list of turns, each a
+question and the id of its answer) and ``answers`` (Answer by id). The chatbot's messages are
+rendered from that state, so undo and retry never have to parse HTML back.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from index.store import IndexStoreError
+from rag.assistant import DEFAULT_K, Assistant
+from rag.retriever import SEARCH_MODES
+from rag.types import Answer
+from ui import render
+from ui.collections import Collection, CollectionManager
+
+logger = logging.getLogger(__name__)
+
+ANSWER_CONCURRENCY = 2
+"""Answers computed at once across all users: the machine this was measured on has 2 cores, and
+each answer holds an embedding pass and possibly an LLM call; more only queue inside torch."""
+DEFAULT_MODE = "hybrid"
+MAX_K = 20
+WORD_INTERVAL_SECONDS = 0.012
+"""Pace of the streamed text: the extractive answerer yields whole sentences at once, and a
+sentence appearing word by word is easier to follow (and what the user guide promises). A
+language model slower than this is never delayed."""
+_WORDS = re.compile(r"\s*\S+\s*|\s+")
+
+Turn = dict[str, str]
+"""One exchange: ``{"question", "answer_id"}``, plus ``"error"`` when no answer came."""
+Answers = dict[str, Answer]
+LlmFactory = Callable[[], Any]
+
+
+class UserFacingError(Exception):
+    """Something the user can fix (empty collection, backend down): shown in the chat as one line."""
+
+
+@dataclass
+class Backends:
+    """Answer backends by label, the default first; each factory returns the LLM (None = extractive).
+
+    An LLM is made on first use and kept, so a local model is loaded once for all sessions.
+    """
+
+    factories: dict[str, LlmFactory]
+    _made: dict[str, Any] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.factories)
+
+    def label(self, wanted: str | None) -> str:
+        """``wanted`` if it is a known backend, else the default."""
+        return wanted if wanted in self.factories else self.labels[0]
+
+    def llm(self, label: str) -> Any:
+        label = self.label(label)
+        with self._lock:
+            if label not in self._made:
+                self._made[label] = self.factories[label]()
+            return self._made[label]
+
+
+EXTRACTIVE_LABEL = "Extractive (no language model)"
+
+
+def extractive_only() -> Backends:
+    return Backends({EXTRACTIVE_LABEL: lambda: None})
+
+
+class AssistantPool:
+    """Reusable ``Assistant`` objects per (collection, backend).
+
+    An Assistant keeps a cache of sentence vectors that makes follow-up questions fast, but the
+    cache is not safe for two threads at once; so each Assistant serves one answer at a time and
+    the pool keeps as many as answers may run concurrently.
+    """
+
+    def __init__(self, backends: Backends, size: int = ANSWER_CONCURRENCY) -> None:
+        self.backends = backends
+        self.size = size
+        self._idle: dict[tuple[Path, str], queue.SimpleQueue[Assistant]] = {}
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def borrow(self, collection: Collection, backend: str, k: int, mode: str) -> Iterator[Assistant]:
+        key = (collection.index_dir, self.backends.label(backend))
+        with self._lock:
+            idle = self._idle.setdefault(key, queue.SimpleQueue())
+        try:
+            assistant = idle.get_nowait()
+        except queue.Empty:
+            assistant = Assistant(collection.retriever, self.backends.llm(key[1]), k=k, mode=mode)
+        # k and mode are per-request settings; the rest of the Assistant is reusable.
+        assistant.k, assistant.mode = k, mode
+        try:
+            yield assistant
+        finally:
+            if idle.qsize() < self.size:
+                idle.put(assistant)
+
+
+def plain_history(conversation: list[Turn], answers: Answers) -> list[dict[str, str]]:
+    """The conversation as Gradio-6 messages of plain text, what ``Assistant`` expects."""
+    history: list[dict[str, str]] = []
+    for turn in conversation:
+        answer = answers.get(turn["answer_id"])
+        if answer is None:
+            continue  # a failed turn gave nothing to follow up on
+        history.append({"role": "user", "content": turn["question"]})
+        history.append({"role": "assistant", "content": answer.text})
+    return history
+
+
+def chat_messages(conversation: list[Turn], answers: Answers) -> list[dict[str, str]]:
+    """The chatbot's messages, rendered from the conversation."""
+    messages = []
+    for turn in conversation:
+        messages.append({"role": "user", "content": render.question_html(turn["question"])})
+        answer = answers.get(turn["answer_id"])
+        content = render.answer_html(answer, turn["answer_id"]) if answer else render.error_html(turn.get("error", ""))
+        messages.append({"role": "assistant", "content": content})
+    return messages
+
+
+def clamp_settings(mode: str, k: float) -> tuple[str, int]:
+    """Settings from the page made safe: an unknown mode is the default, k within 1..MAX_K."""
+    return (mode if mode in SEARCH_MODES else DEFAULT_MODE), min(max(int(k), 1), MAX_K)
+
+
+class ChatHandlers:
+    """The chat's event handlers, bound to the shared collections and backends."""
+
+    def __init__(self, manager: CollectionManager, backends: Backends) -> None:
+        self.manager = manager
+        self.backends = backends
+        self.assistants = AssistantPool(backends)
+
+    # ---- asking ---------------------------------------------------------------------------
+
+    def respond(
+        self,
+        question: str,
+        conversation: list[Turn],
+        answers: Answers,
+        collection_dir: str,
+        mode: str,
+        k: float,
+        backend: str,
+    ) -> Iterator[tuple[Any, ...]]:
+        """Stream an answer; yields (chatbot, sources panel, conversation, answers, question box)."""
+        question = (question or "").strip()
+        if not question:
+            yield gr.skip(), gr.skip(), conversation, answers, gr.skip()
+            return
+        shown = chat_messages(conversation, answers) + [
+            {"role": "user", "content": render.question_html(question)},
+            {"role": "assistant", "content": render.thinking_html()},
+        ]
+        yield shown, gr.skip(), conversation, answers, ""
+        answer: Answer | None = None
+        error = ""
+        try:
+            for text, answer in self._stream(question, plain_history(conversation, answers), collection_dir, mode, k, backend):
+                if answer is None:
+                    shown = [*shown[:-1], {"role": "assistant", "content": render.streaming_html(text)}]
+                    yield shown, gr.skip(), conversation, answers, ""
+        except UserFacingError as failure:
+            error = str(failure)
+        turn: Turn = {"question": question, "answer_id": uuid.uuid4().hex[:12]}
+        answers = dict(answers)
+        if answer is not None:
+            answers[turn["answer_id"]] = answer
+            panel = render.sources_html(answer, turn["answer_id"], question)
+        else:
+            turn["error"] = error or "The assistant gave no answer."
+            panel = render.empty_sources_html()
+        conversation = conversation + [turn]
+        yield chat_messages(conversation, answers), panel, conversation, answers, ""
+
+    def _stream(
+        self, question: str, history: list[dict[str, str]], collection_dir: str, mode: str, k: float, backend: str
+    ) -> Iterator[tuple[str, Answer | None]]:
+        """(text so far, None) while the answer is written, then (text, the checked Answer)."""
+        mode, top_k = clamp_settings(mode, k)
+        try:
+            collection = self.manager.get(collection_dir)
+        except (IndexStoreError, ValueError, OSError) as error:
+            raise UserFacingError(str(error)) from None
+        with collection.reading() as retriever:
+            if retriever.store.counts()[0] == 0:
+                raise UserFacingError("This collection has no documents yet: add some in the Documents tab.")
+            text = ""
+            pacer = _Pacer()
+            try:
+                with self.assistants.borrow(collection, backend, top_k, mode) as assistant:
+                    for delta in assistant.stream(question, history):
+                        for text in pacer.words(text, delta.text):
+                            yield text, None
+                        if delta.answer is not None:
+                            yield text, delta.answer
+                            return
+            except (IndexStoreError, ValueError) as error:
+                # ValueError here is a bad LLM configuration (LlmConfigError) or an empty question.
+                raise UserFacingError(str(error)) from None
+            except Exception as error:
+                if self.backends.llm(backend) is None:
+                    raise  # the extractive answerer failing is a bug: do not dress it up
+                # A language model server that is down or misconfigured is the user's to fix.
+                logger.exception("answer backend %s failed", backend)
+                raise UserFacingError(f"{self.backends.label(backend)} failed: {error}") from None
+
+    def respond_to_example(
+        self,
+        event: gr.SelectData,
+        conversation: list[Turn],
+        answers: Answers,
+        collection_dir: str,
+        mode: str,
+        k: float,
+        backend: str,
+    ) -> Iterator[tuple[Any, ...]]:
+        """Ask the example question the user clicked."""
+        example = event.value if isinstance(event.value, dict) else {}
+        yield from self.respond(str(example.get("text", "")), conversation, answers, collection_dir, mode, k, backend)
+
+    # ---- editing the conversation ---------------------------------------------------------
+
+    def retry(
+        self, conversation: list[Turn], answers: Answers, collection_dir: str, mode: str, k: float, backend: str
+    ) -> Iterator[tuple[Any, ...]]:
+        """Ask the last question again (after changing settings, say) in place of its answer."""
+        if not conversation:
+            yield gr.skip(), gr.skip(), conversation, answers, gr.skip()
+            return
+        last = conversation[-1]
+        yield from self.respond(last["question"], conversation[:-1], answers, collection_dir, mode, k, backend)
+
+    def undo(self, conversation: list[Turn], answers: Answers) -> tuple[Any, ...]:
+        """Drop the last exchange and put its question back in the box for editing."""
+        if not conversation:
+            return gr.skip(), gr.skip(), conversation, answers, gr.skip()
+        removed, conversation = conversation[-1], conversation[:-1]
+        answers = {key: value for key, value in answers.items() if key != removed["answer_id"]}
+        panel = _panel_for_last(conversation, answers)
+        return chat_messages(conversation, answers), panel, conversation, answers, removed["question"]
+
+    def clear(self) -> tuple[Any, ...]:
+        return [], render.empty_sources_html(), [], {}, ""
+
+    # ---- sources --------------------------------------------------------------------------
+
+    def show_source(self, event: gr.EventData, conversation: list[Turn], answers: Answers) -> Any:
+        """The sources panel for a clicked marker; ``event`` carries ``answer_id`` and ``marker``."""
+        answer_id = str(getattr(event, "answer_id", "") or "")
+        try:
+            marker = int(getattr(event, "marker", 0))
+        except (TypeError, ValueError):
+            return gr.skip()
+        answer = answers.get(answer_id)
+        if answer is None:
+            return gr.skip()  # a link in an answer that was undone: nothing to show
+        question = next((t["question"] for t in conversation if t["answer_id"] == answer_id), "")
+        return render.sources_html(answer, answer_id, question, selected=marker)
+
+    # ---- API ------------------------------------------------------------------------------
+
+    def ask_api(
+        self,
+        question: str,
+        history: list[dict[str, str]] | None = None,
+        mode: str = DEFAULT_MODE,
+        k: int = DEFAULT_K,
+        collection: str = "",
+    ) -> dict[str, Any]:
+        """Answer a question from the documents, citing its sources.
+
+        Returns the answer as JSON: ``text`` with [n] markers, ``citations`` (marker, source, title,
+        page, start, end, quote, supported), ``unsupported_sentences``, ``abstained`` and the
+        ``passages`` it was given. ``history`` holds earlier messages as {"role", "content"};
+        ``mode`` is hybrid, dense or bm25; ``collection`` is a collection's folder name (empty: the default).
+        """
+        if mode not in SEARCH_MODES:
+            raise gr.Error(f"mode must be one of {', '.join(SEARCH_MODES)}; got {mode!r}")
+        if not 1 <= int(k) <= MAX_K:
+            raise gr.Error(f"k must be between 1 and {MAX_K}; got {k}")
+        if not (question or "").strip():
+            raise gr.Error("the question is empty")
+        try:
+            chosen = self.manager.get(self._collection_dir(collection))
+            with chosen.reading(), self.assistants.borrow(chosen, self.backends.labels[0], int(k), mode) as assistant:
+                answer = assistant.ask(question, history or [])
+        except (IndexStoreError, ValueError) as error:
+            raise gr.Error(str(error)) from None
+        return answer.to_dict()
+
+    def _collection_dir(self, collection: str) -> str | None:
+        if not collection:
+            return None
+        for label, path in self.manager.choices():
+            if collection in (label, path, Path(path).name):
+                return path
+        known = ", ".join(label for label, _ in self.manager.choices())
+        raise ValueError(f"unknown collection {collection!r}; known: {known}")
+
+
+class _Pacer:
+    """Spaces out yields to at least ``WORD_INTERVAL_SECONDS``; a slower source is never held back."""
+
+    def __init__(self) -> None:
+        self._last = 0.0
+
+    def words(self, text: str, addition: str) -> Iterator[str]:
+        """``text`` growing by ``addition`` one word at a time."""
+        for word in _WORDS.findall(addition):
+            wait = self._last + WORD_INTERVAL_SECONDS - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            self._last = time.monotonic()
+            text += word
+            yield text
+
+
+def _panel_for_last(conversation: list[Turn], answers: Answers) -> str:
+    for turn in reversed(conversation):
+        if turn["answer_id"] in answers:
+            return render.sources_html(answers[turn["answer_id"]], turn["answer_id"], turn["question"])
+    return render.empty_sources_html()
