@@ -190,5 +190,16 @@ def delete(
         raise typer.Exit(code=1)
 
 
+def _register_feature_commands() -> None:
+    """Commands whose code lives with its feature; their heavy imports wait until they run."""
+    from rag.assistant_cli import ask_command
+    from ui.cli import chat_command
+
+    app.command("ask", help="Answer a question from the documents, with verified citations.")(ask_command)
+    app.command("chat", help="Open the chat page (builds the demo index on first start).")(chat_command)
+
+
+_register_feature_commands()
+
 if __name__ == "__main__":
     app()
