@@ -78,7 +78,7 @@ _ANAPHORA = frozenset(
 _PERSONAL = frozenset("he she they him her his hers their theirs them".split())
 _QUESTION_WORDS = frozenset(
     "what which who whom whose when where why how does do did is are was were can could should would will "
-    "tell explain describe about also i me my we us our you your please".split()
+    "tell explain describe about also i me my we our you your please".split()
 )
 _MARKER = re.compile(r"\[\d+(?:\s*[,;-]\s*\d+)*\]")
 # Runs of capitalised words: names of people, places, things.

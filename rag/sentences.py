@@ -202,9 +202,11 @@ def prose_score(sentence: str) -> float:
         score *= 0.3
     elif function_share < 0.15:
         score *= 0.7
-    if capital_share > 0.6:
+    # Many capitals with few function words is a title or a list of names; a sentence full of
+    # names still has its "the", "that", "and" ("Secretary Scott Bessent confirmed that the ...").
+    if capital_share > 0.6 and function_share < 0.25:
         score *= 0.3
-    elif capital_share > 0.4:
+    elif capital_share > 0.4 and function_share < 0.15:
         score *= 0.7
     if _CODE_LINE.search(sentence):
         score *= 0.3
