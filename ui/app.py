@@ -1,8 +1,7 @@
 """The chat page: a Gradio Blocks app over the collections of a ``CollectionManager``.
 
-``build_app`` wires the page; the handlers are plain functions of the session's state (the
-conversation, the answers by id, the chosen collection and settings), so they read like what
-the user does: ask, show a source, retry, undo, clear, upload, remove, switch, create.
+``build_app`` lays out the page (settings sidebar, chat with its sources panel, documents tab)
+and wires it to the handlers in ``ui.chat`` and ``ui.library``; ``serve`` starts the server.
 
 Usage (what ``rag chat`` does)::
 
@@ -12,6 +11,7 @@ Usage (what ``rag chat`` does)::
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
@@ -26,111 +26,188 @@ from ui.js import HEADER_JS, SOURCES_PANEL_JS
 from ui.library import LibraryHandlers
 from ui.theme import CSS, THEME
 
+# UI events are not part of the API: only ``/ask`` is, so the API page shows one clear endpoint.
+_PRIVATE: dict[str, Any] = {"api_visibility": "private"}
+# Answering shares one concurrency limit, whether it comes from the page or the API.
+_ANSWERING: dict[str, Any] = {**_PRIVATE, "concurrency_id": "answer", "concurrency_limit": ANSWER_CONCURRENCY}
+# Uploads embed on the CPU: one at a time, whoever sends them.
+_INGESTING: dict[str, Any] = {**_PRIVATE, "concurrency_id": "ingest", "concurrency_limit": 1}
+
+
+@dataclass
+class _Settings:
+    collection: gr.Dropdown
+    new_name: gr.Textbox
+    create: gr.Button
+    create_status: gr.HTML
+    mode: gr.Radio
+    k: gr.Slider
+    backend: gr.Radio
+
+    @property
+    def answer_inputs(self) -> list[gr.components.Component]:
+        return [self.collection, self.mode, self.k, self.backend]
+
+
+@dataclass
+class _Chat:
+    chatbot: gr.Chatbot
+    question: gr.Textbox
+    send: gr.Button
+    retry: gr.Button
+    undo: gr.Button
+    clear: gr.Button
+    sources: gr.HTML
+
+
+@dataclass
+class _Documents:
+    uploads: gr.File
+    summary: gr.HTML
+    table: gr.Dataframe
+    to_remove: gr.Dropdown
+    remove: gr.Button
+    remove_status: gr.HTML
+
+
+def _settings_sidebar(manager: CollectionManager, backends: Backends) -> _Settings:
+    with gr.Sidebar(label="Settings", open=True, width=300, elem_id="settings"):
+        gr.HTML('<div class="side-title">Collection</div>')
+        collection = gr.Dropdown(
+            choices=manager.choices(), value=str(manager.default_dir), show_label=False, container=False,
+            elem_id="collection",
+        )
+        with gr.Accordion("New collection", open=False, elem_id="new-collection"):
+            new_name = gr.Textbox(
+                placeholder="name, e.g. contracts-2025", show_label=False, container=False, elem_id="new-collection-name"
+            )
+            create = gr.Button("Create", size="sm", elem_id="create-collection")
+            create_status = gr.HTML()
+        gr.HTML('<div class="side-title">Answers</div>')
+        mode = gr.Radio(
+            list(SEARCH_MODES), value=DEFAULT_MODE, label="Retrieval", elem_id="mode",
+            info="hybrid: meaning and keywords; dense: meaning; bm25: keywords",
+        )
+        k = gr.Slider(1, MAX_K, value=DEFAULT_K, step=1, label="Passages per answer", elem_id="k")
+        backend = gr.Radio(backends.labels, value=backends.labels[0], label="Answer backend", elem_id="backend")
+    return _Settings(collection, new_name, create, create_status, mode, k, backend)
+
+
+def _chat_tab(examples: list[dict[str, str]] | None) -> _Chat:
+    with gr.Row(equal_height=False, elem_id="chat-row"):
+        with gr.Column(scale=3, min_width=320, elem_id="chat-column"):
+            chatbot = gr.Chatbot(
+                elem_id="chatbot", show_label=False, height="64vh", min_height=360, examples=examples,
+                latex_delimiters=[],  # a "$" in a document is a dollar, not mathematics
+                buttons=[],  # copying would copy our HTML, not the answer's text
+                placeholder="<div class='chat-placeholder'><strong>Ask your documents.</strong><br>"
+                "Every sentence of an answer links to the passage it came from.</div>",
+            )
+            with gr.Row(elem_id="ask-row"):
+                question = gr.Textbox(
+                    placeholder="Ask a question about the documents…", show_label=False, container=False,
+                    scale=8, autofocus=True, max_lines=6, elem_id="question",
+                )
+                send = gr.Button("Ask", variant="primary", scale=1, min_width=80, elem_id="ask")
+            with gr.Row(elem_id="chat-actions"):
+                retry = gr.Button("↻ Retry", size="sm", variant="secondary", elem_id="retry")
+                undo = gr.Button("↶ Undo", size="sm", variant="secondary", elem_id="undo")
+                clear = gr.Button("Clear", size="sm", variant="secondary", elem_id="clear")
+        with gr.Column(scale=2, min_width=300, elem_id="sources-column"):
+            sources = gr.HTML(render.empty_sources_html(), js_on_load=SOURCES_PANEL_JS, elem_id="sources")
+    return _Chat(chatbot, question, send, retry, undo, clear, sources)
+
+
+def _documents_tab(rows: list[list[Any]], removable: list[tuple[str, str]]) -> _Documents:
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=2, min_width=300):
+            uploads = gr.File(
+                label="Add documents", file_count="multiple", file_types=list(UPLOAD_SUFFIXES), height=180,
+                elem_id="upload",
+            )
+            gr.HTML(
+                f'<p class="muted">PDF, Word (.docx), HTML, Markdown or text, up to {MAX_UPLOAD_MB} MB a file. '
+                "They are added to the collection chosen on the left.</p>"
+            )
+            summary = gr.HTML(elem_id="upload-summary")
+        with gr.Column(scale=3, min_width=300):
+            table = gr.Dataframe(
+                value=rows, headers=["Title", "File", "Passages", "Added"], interactive=False, wrap=True,
+                max_height=420, column_widths=["38%", "34%", "12%", "16%"], label="Documents in this collection",
+                elem_id="documents",
+            )
+            with gr.Row():
+                to_remove = gr.Dropdown(
+                    choices=removable, value=None, label="Remove a document", scale=4, elem_id="remove-choice"
+                )
+                remove = gr.Button("Remove", variant="stop", scale=1, min_width=90, elem_id="remove")
+            remove_status = gr.HTML(elem_id="remove-status")
+    return _Documents(uploads, summary, table, to_remove, remove, remove_status)
+
+
+def _wire_chat(chat: ChatHandlers, page: _Chat, settings: _Settings, conversation: gr.State, answers: gr.State) -> None:
+    outputs = [page.chatbot, page.sources, conversation, answers, page.question]
+    asking = [page.question, conversation, answers, *settings.answer_inputs]
+    page.question.submit(chat.respond, asking, outputs, **_ANSWERING)
+    page.send.click(chat.respond, asking, outputs, **_ANSWERING)
+    page.chatbot.example_select(
+        chat.respond_to_example, [conversation, answers, *settings.answer_inputs], outputs, **_ANSWERING
+    )
+    page.retry.click(chat.retry, [conversation, answers, *settings.answer_inputs], outputs, **_ANSWERING)
+    page.undo.click(chat.undo, [conversation, answers], outputs, **_PRIVATE)
+    page.clear.click(chat.clear, None, outputs, **_PRIVATE)
+    page.chatbot.clear(chat.clear, None, outputs, **_PRIVATE)  # the chatbot's own trash button
+    # Showing a source is instant and must not queue behind answers.
+    page.sources.cite(chat.show_source, [conversation, answers], page.sources, concurrency_limit=None, **_PRIVATE)  # type: ignore[attr-defined]
+
+
+def _wire_library(
+    library: LibraryHandlers,
+    header: gr.HTML,
+    chat: _Chat,
+    documents: _Documents,
+    settings: _Settings,
+    conversation: gr.State,
+    answers: gr.State,
+    demo: gr.Blocks,
+) -> None:
+    view = [header, documents.table, documents.to_remove, chat.chatbot]  # what collection_view returns
+    documents.uploads.upload(
+        library.upload, [documents.uploads, settings.collection], [documents.summary, documents.uploads, *view],
+        **_INGESTING,
+    )
+    documents.remove.click(
+        library.remove, [documents.to_remove, settings.collection], [documents.remove_status, *view], **_INGESTING
+    )
+    settings.collection.change(
+        library.switch, settings.collection, [*view, chat.sources, conversation, answers, chat.question], **_PRIVATE
+    )
+    settings.create.click(
+        library.create, settings.new_name, [settings.collection, settings.new_name, settings.create_status], **_PRIVATE
+    )
+    # Another session may have uploaded since the page was built: show the collection as it is now.
+    demo.load(library.collection_view, settings.collection, view, **_PRIVATE)
+
 
 def build_app(manager: CollectionManager, backends: Backends | None = None) -> gr.Blocks:
-    """The chat page over ``manager``'s collections. Serve it with ``serve``."""
+    """The chat page over ``manager``'s collections; the API endpoint ``/ask`` answers with JSON."""
     backends = backends or extractive_only()
     chat = ChatHandlers(manager, backends)
     library = LibraryHandlers(manager)
-    default_dir = str(manager.default_dir)
-    header, rows, removable, examples = library.collection_view(default_dir)
-    private: dict[str, Any] = {"api_visibility": "private"}
-    answering: dict[str, Any] = {**private, "concurrency_id": "answer", "concurrency_limit": ANSWER_CONCURRENCY}
+    header_html, rows, removable, examples = library.collection_view(str(manager.default_dir))
 
     with gr.Blocks(title="rag-assistant", analytics_enabled=False, fill_width=True) as demo:
         conversation = gr.State([])
         answers = gr.State({})
-
-        with gr.Sidebar(label="Settings", open=True, width=300, elem_id="settings"):
-            gr.HTML('<div class="side-title">Collection</div>')
-            collection = gr.Dropdown(
-                choices=manager.choices(), value=default_dir, show_label=False, elem_id="collection", container=False
-            )
-            with gr.Accordion("New collection", open=False, elem_id="new-collection"):
-                new_name = gr.Textbox(
-                    placeholder="name, e.g. contracts-2025", show_label=False, container=False, elem_id="new-collection-name"
-                )
-                create = gr.Button("Create", size="sm", elem_id="create-collection")
-                create_status = gr.HTML()
-            gr.HTML('<div class="side-title">Answers</div>')
-            mode = gr.Radio(
-                list(SEARCH_MODES), value=DEFAULT_MODE, label="Retrieval",
-                info="hybrid: meaning and keywords; dense: meaning; bm25: keywords", elem_id="mode",
-            )
-            k = gr.Slider(1, MAX_K, value=DEFAULT_K, step=1, label="Passages per answer", elem_id="k")
-            backend = gr.Radio(backends.labels, value=backends.labels[0], label="Answer backend", elem_id="backend")
-
-        header_view = gr.HTML(header, elem_id="app-header", js_on_load=HEADER_JS)
+        settings = _settings_sidebar(manager, backends)
+        header = gr.HTML(header_html, js_on_load=HEADER_JS, elem_id="app-header")
         with gr.Tabs(elem_id="tabs"):
             with gr.Tab("Chat", id="chat", elem_id="chat-tab"):
-                with gr.Row(equal_height=False, elem_id="chat-row"):
-                    with gr.Column(scale=3, min_width=320, elem_id="chat-column"):
-                        chatbot = gr.Chatbot(
-                            elem_id="chatbot", show_label=False, height="64vh", min_height=360,
-                            latex_delimiters=[], buttons=[], examples=examples["examples"],
-                            placeholder="<div class='chat-placeholder'><strong>Ask your documents.</strong><br>"
-                            "Every sentence of an answer links to the passage it came from.</div>",
-                        )
-                        with gr.Row(elem_id="ask-row"):
-                            question = gr.Textbox(
-                                placeholder="Ask a question about the documents…", show_label=False,
-                                container=False, scale=8, autofocus=True, elem_id="question", max_lines=6,
-                            )
-                            send = gr.Button("Ask", variant="primary", scale=1, min_width=80, elem_id="ask")
-                        with gr.Row(elem_id="chat-actions"):
-                            retry = gr.Button("↻ Retry", size="sm", variant="secondary", elem_id="retry")
-                            undo = gr.Button("↶ Undo", size="sm", variant="secondary", elem_id="undo")
-                            clear = gr.Button("Clear", size="sm", variant="secondary", elem_id="clear")
-                    with gr.Column(scale=2, min_width=300, elem_id="sources-column"):
-                        sources = gr.HTML(render.empty_sources_html(), js_on_load=SOURCES_PANEL_JS, elem_id="sources")
+                chat_page = _chat_tab(examples["examples"])
             with gr.Tab("Documents", id="documents", elem_id="documents-tab"):
-                with gr.Row(equal_height=False):
-                    with gr.Column(scale=2, min_width=300):
-                        uploads = gr.File(
-                            label="Add documents", file_count="multiple", file_types=list(UPLOAD_SUFFIXES),
-                            elem_id="upload", height=180,
-                        )
-                        gr.HTML(
-                            f'<p class="muted">PDF, Word (.docx), HTML, Markdown or text, up to {MAX_UPLOAD_MB} MB a file. '
-                            "They are added to the collection chosen on the left.</p>"
-                        )
-                        upload_summary = gr.HTML(elem_id="upload-summary")
-                    with gr.Column(scale=3, min_width=300):
-                        table = gr.Dataframe(
-                            value=rows, headers=["Title", "File", "Passages", "Added"], interactive=False,
-                            wrap=True, elem_id="documents", label="Documents in this collection", max_height=420,
-                            column_widths=["38%", "34%", "12%", "16%"],
-                        )
-                        with gr.Row():
-                            to_remove = gr.Dropdown(
-                                choices=removable["choices"], value=None, label="Remove a document", scale=4, elem_id="remove-choice"
-                            )
-                            remove = gr.Button("Remove", variant="stop", scale=1, min_width=90, elem_id="remove")
-                        remove_status = gr.HTML(elem_id="remove-status")
-
-        chat_outputs = [chatbot, sources, conversation, answers, question]
-        settings = [collection, mode, k, backend]
-        question.submit(chat.respond, [question, conversation, answers, *settings], chat_outputs, **answering)
-        send.click(chat.respond, [question, conversation, answers, *settings], chat_outputs, **answering)
-        chatbot.example_select(chat.respond_to_example, [conversation, answers, *settings], chat_outputs, **answering)
-        retry.click(chat.retry, [conversation, answers, *settings], chat_outputs, **answering)
-        undo.click(chat.undo, [conversation, answers], chat_outputs, **private)
-        clear.click(chat.clear, None, chat_outputs, **private)
-        chatbot.clear(chat.clear, None, chat_outputs, **private)  # the chatbot's own trash button
-        sources.cite(chat.show_source, [conversation, answers], sources, concurrency_limit=None, **private)  # type: ignore[attr-defined]
-
-        view_outputs = [header_view, table, to_remove, chatbot]
-        uploads.upload(
-            library.upload, [uploads, collection], [upload_summary, uploads, *view_outputs],
-            concurrency_id="ingest", concurrency_limit=1, **private,
-        )
-        remove.click(library.remove, [to_remove, collection], [remove_status, *view_outputs], concurrency_id="ingest", **private)
-        collection.change(
-            library.switch, collection, [*view_outputs, sources, conversation, answers, question], **private
-        )
-        create.click(library.create, new_name, [collection, new_name, create_status], **private)
-        demo.load(library.collection_view, collection, view_outputs, **private)
-
+                documents_page = _documents_tab(rows, removable["choices"])
+        _wire_chat(chat, chat_page, settings, conversation, answers)
+        _wire_library(library, header, chat_page, documents_page, settings, conversation, answers, demo)
         gr.api(chat.ask_api, api_name="ask", concurrency_id="answer", concurrency_limit=ANSWER_CONCURRENCY)
     return demo
 
@@ -142,8 +219,12 @@ def serve(
     port: int | None = None,
     auth: tuple[str, str] | None = None,
     open_browser: bool = False,
-) -> None:
-    """Queue and launch the page; blocks until the server stops."""
+    block: bool = True,
+) -> str:
+    """Queue and launch the page; returns its URL (after the server stops, when ``block``).
+
+    Raises ``OSError`` when the port is taken.
+    """
     demo.queue(default_concurrency_limit=ANSWER_CONCURRENCY, max_size=64)
     demo.launch(
         server_name=host,
@@ -158,6 +239,13 @@ def serve(
         mcp_server=False,
         enable_monitoring=False,
         show_error=True,
+        quiet=True,  # Gradio's banner suggests share=True; we print our own line instead
+        prevent_thread_lock=True,
         theme=THEME,
         css=CSS,
     )
+    url = str(demo.local_url)
+    print(f"Chat page: {url}  (Ctrl+C to stop)", flush=True)
+    if block:
+        demo.block_thread()
+    return url

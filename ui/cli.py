@@ -65,13 +65,16 @@ def build_demo_index(index_dir: Path, docs_dir: Path) -> None:
 
     Building aside means an interrupted first start leaves no half-built index to be served later.
     """
+    from index.embedding import DEFAULT_MODEL
     from index.ingest import add_to_index
+    from ui.collections import shared_embedder
     from ui.examples import DEMO_EXAMPLES, write_examples
 
     staging = index_dir.with_name(f".{index_dir.name}.building")
     shutil.rmtree(staging, ignore_errors=True)
     errors.print(f"First start: building the demo index of the user guide ({docs_dir}) in {index_dir}")
-    report = add_to_index(staging, [docs_dir], show_progress=True)
+    # The page uses the same model right after: load it once for both.
+    report = add_to_index(staging, [docs_dir], show_progress=True, embedder=shared_embedder(DEFAULT_MODEL))
     write_examples(staging, DEMO_EXAMPLES)
     index_dir.parent.mkdir(parents=True, exist_ok=True)
     os.replace(staging, index_dir)

@@ -98,9 +98,13 @@ def test_retry_undo_and_clear_edit_the_conversation(page) -> None:
     assert page.input_value("#question textarea") == "What does the net module do in Node.js?"
 
     page.fill("#question textarea", "")
+    first_link = page.locator("#chatbot a.cite").first.get_attribute("href")
     page.click("#retry")
+    # A retried answer is a new answer: its links carry a new answer id.
     page.wait_for_function(
-        f"document.querySelectorAll('{FINISHED_ANSWER}').length === 1 && !document.querySelector('#chatbot .answer.streaming')"
+        "old => { const link = document.querySelector('#chatbot a.cite');"
+        " return link && link.getAttribute('href') !== old && !document.querySelector('#chatbot .answer.streaming'); }",
+        arg=first_link,
     )
     assert page.locator("#chatbot .question").count() == 1
 
