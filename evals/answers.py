@@ -122,6 +122,7 @@ class QuestionResult:
     cited_with_gold: int = 0
     cites_gold_paragraph: bool = False
     unsupported: int = 0
+    confidence: float = 0.0
 
 
 def _sample(items: list[Any], count: int, seed: int) -> list[Any]:
@@ -210,6 +211,8 @@ def run_answer_suite(suite: dict[str, Any], retriever: Any, out_dir: Path) -> di
                 seconds=seconds,
                 cited_documents=list(dict.fromkeys(c.document_id for c in answer.citations)),
                 unsupported=len(answer.unsupported_sentences),
+                # Recomputed outside the timing (vectors are cached): what the abstention threshold saw.
+                confidence=assistant.extractive.score(query.text, [p.text for p in answer.passages]).confidence,
             )
             if answerable:
                 _score(result, answer, query.extra["answers"], gold_documents)

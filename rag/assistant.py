@@ -115,15 +115,14 @@ class Assistant:
             question, context = question, query[len(question) :].strip()
         else:
             question, context = query, ""
-        scored = self.extractive.score_sentences(question, [p.text for p in passages], context)
-        confidence = self.extractive.confidence(scored)
-        log.debug("query %r: %d passages, confidence %.3f", question, len(passages), confidence)
-        if confidence < self.extractive.settings.abstain_below:
+        scoring = self.extractive.score(question, [p.text for p in passages], context)
+        log.debug("question %r: %d passages, confidence %.3f", question, len(passages), scoring.confidence)
+        if scoring.confidence < self.extractive.settings.abstain_below:
             yield AnswerDelta(text=ABSTENTION_TEXT)
             yield AnswerDelta(answer=Answer(text=ABSTENTION_TEXT, passages=passages, abstained=True))
             return
         if self.llm is None:
-            yield from self._stream_extractive(self.extractive.choose(scored), passages)
+            yield from self._stream_extractive(self.extractive.choose(scoring), passages)
         else:
             yield from self._stream_llm(query, passages)
 

@@ -1,6 +1,6 @@
 """The offline answer backend: the sentences of the top passages that best answer the question, each cited.
 
-Every sentence of the retrieved passages is scored (see :func:`ExtractiveAnswerer.score_sentences`):
+Every sentence of the retrieved passages is scored (see :meth:`ExtractiveAnswerer.score`):
 
 ``score = prose × novelty × (lexical + COSINE_WEIGHT·cosine + TYPE_WEIGHT·answer_type + RANK_WEIGHT/(1 + rank))``
 
@@ -15,8 +15,8 @@ Every sentence of the retrieved passages is scored (see :func:`ExtractiveAnswere
 
 The best sentence answers; the next best joins it when it scores at least ``SECOND_SENTENCE_RATIO`` of it
 (``SECOND_SENTENCE_RATIO_OTHER_PASSAGE`` when it comes from another passage, which costs citation precision).
-When the best *relevance* (lexical and cosine, without the priors) is below ``ABSTAIN_BELOW`` the answerer
-abstains. Weights and thresholds were measured on SQuAD dev half A (questions) and SciFact claims asked of
+When the confidence (the best *relevance*, lexical and cosine without the priors, lowered when question
+words occur in no passage: :class:`Scoring`) is below ``abstain_below`` the answerer abstains. Weights and thresholds were measured on SQuAD dev half A (questions) and SciFact claims asked of
 SQuAD's corpus (out-of-corpus); see ``evals/answers.py`` and the README for the figures.
 """
 
@@ -33,12 +33,18 @@ import numpy as np
 from index.bm25 import tokenize
 from rag.sentences import Span, prose_score, split_sentences
 
-__all__ = ["ExtractiveAnswerer", "ExtractiveSettings", "ScoredSentence", "question_type"]
+__all__ = ["ExtractiveAnswerer", "ExtractiveSettings", "ScoredSentence", "Scoring", "question_type"]
 
 Embed = Callable[[list[str]], np.ndarray]
 
 CONTEXT_TERM_WEIGHT = 0.3
 """Weight of a term carried over from earlier turns, relative to a term of the question itself."""
+# Words that make a sentence a question, not what it is about: they would match any sentence.
+_QUESTION_STEMS = frozenset(
+    tokenize("what which who whom whose when where why how do does did can could would should shall may might i me my")
+)
+COVERAGE_WEIGHT = 0.5
+"""How much the confidence falls when question words occur in none of the passages (see ``Scoring``)."""
 
 
 @dataclass(frozen=True)
@@ -53,7 +59,7 @@ class ExtractiveSettings:
     second_sentence_ratio: float = 0.5
     second_sentence_ratio_other_passage: float = 0.95
     min_prose: float = 0.5
-    abstain_below: float = 0.3
+    abstain_below: float = 0.25
 
     def __post_init__(self) -> None:
         if self.max_sentences < 1:
@@ -70,6 +76,24 @@ class ScoredSentence:
     relevance: float
     lexical: float
     cosine: float
+
+
+@dataclass(frozen=True)
+class Scoring:
+    """The candidate sentences of a question, best first, and how much of the question the passages cover.
+
+    ``confidence`` is the best sentence relevance, lowered when words of the question occur in none of
+    the passages ("what causes *diabetes*?" over a Python tutorial matches "cause" only):
+    ``relevance × (1 − COVERAGE_WEIGHT + COVERAGE_WEIGHT × coverage)``.
+    """
+
+    sentences: list[ScoredSentence]
+    coverage: float
+
+    @property
+    def confidence(self) -> float:
+        best = max((s.relevance for s in self.sentences), default=0.0)
+        return best * (1 - COVERAGE_WEIGHT + COVERAGE_WEIGHT * self.coverage)
 
 
 _MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
@@ -124,7 +148,7 @@ class ExtractiveAnswerer:
         self.embed = embed
         self.settings = settings or ExtractiveSettings()
 
-    def score_sentences(self, question: str, passages: Sequence[str], context: str = "") -> list[ScoredSentence]:
+    def score(self, question: str, passages: Sequence[str], context: str = "") -> Scoring:
         """Every sentence of ``passages`` (texts, best-ranked first) with its score, best first.
 
         ``context`` holds terms carried over from the conversation (see :mod:`rag.conversation`): they
@@ -141,10 +165,12 @@ class ExtractiveAnswerer:
                 if key not in seen:
                     seen.add(key)
                     candidates.append((index, span))
+        own_stems = [t for t in dict.fromkeys(tokenize(question)) if t not in _QUESTION_STEMS]
+        passage_stems = set().union(*(tokenize(text) for text in passages)) if passages else set()
+        coverage = sum(t in passage_stems for t in own_stems) / len(own_stems) if own_stems else 1.0
         if not candidates:
-            return []
-        own_stems = list(dict.fromkeys(tokenize(question)))
-        question_stems = list(dict.fromkeys(own_stems + tokenize(context)))
+            return Scoring([], coverage)
+        question_stems = list(dict.fromkeys(own_stems + [t for t in tokenize(context) if t not in _QUESTION_STEMS]))
         sentence_stems = [set(tokenize(span.text)) for _, span in candidates]
         weights = _inverse_frequency(question_stems, sentence_stems)
         for stem in question_stems[len(own_stems) :]:
@@ -173,15 +199,16 @@ class ExtractiveAnswerer:
             score = prose_score(span.text) * novelty * (relevance * (1 + settings.cosine_weight) + priors)
             scored.append(ScoredSentence(index, span, score, relevance, lexical, float(cosine)))
         scored.sort(key=lambda s: s.score, reverse=True)
-        return scored
+        return Scoring(scored, coverage)
 
     def answer_sentences(self, question: str, passages: Sequence[str], context: str = "") -> list[ScoredSentence]:
         """The sentences that make the answer, in reading order; empty when the passages are too weak."""
-        return self.choose(self.score_sentences(question, passages, context))
+        return self.choose(self.score(question, passages, context))
 
-    def choose(self, scored: Sequence[ScoredSentence]) -> list[ScoredSentence]:
-        """The answer's sentences among ``scored`` (best first), in reading order; empty to abstain."""
-        if not scored or self.confidence(scored) < self.settings.abstain_below:
+    def choose(self, scoring: Scoring) -> list[ScoredSentence]:
+        """The answer's sentences (in reading order), or none when ``scoring`` is below the abstention threshold."""
+        scored = scoring.sentences
+        if not scored or scoring.confidence < self.settings.abstain_below:
             return []
         best = scored[0]
         chosen = [best]
@@ -197,11 +224,6 @@ class ExtractiveAnswerer:
             if candidate.score >= ratio * best.score:
                 chosen.append(candidate)
         return sorted(chosen, key=lambda s: (s.passage_index, s.span.start))
-
-    @staticmethod
-    def confidence(scored: Sequence[ScoredSentence]) -> float:
-        """How strongly the best candidates answer: the highest relevance among them."""
-        return max((s.relevance for s in scored), default=0.0)
 
 
 def _inverse_frequency(terms: Sequence[str], documents: Sequence[set[str]]) -> dict[str, float]:
