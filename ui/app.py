@@ -133,7 +133,7 @@ def _documents_tab(rows: list[list[Any]], removable: list[tuple[str, str]]) -> _
         with gr.Column(scale=3, min_width=300):
             table = gr.Dataframe(
                 value=rows, headers=["Title", "File", "Passages", "Added"], interactive=False, wrap=True,
-                max_height=420, column_widths=["38%", "34%", "12%", "16%"], label="Documents in this collection",
+                max_height=420, column_widths=["32%", "32%", "16%", "20%"], label="Documents in this collection",
                 elem_id="documents",
             )
             with gr.Row():
@@ -172,12 +172,14 @@ def _wire_library(
     demo: gr.Blocks,
 ) -> None:
     view = [header, documents.table, documents.to_remove, chat.chatbot]  # what collection_view returns
+    # Progress shows on the summary alone, not as an overlay on every output.
     documents.uploads.upload(
         library.upload, [documents.uploads, settings.collection], [documents.summary, documents.uploads, *view],
-        **_INGESTING,
+        show_progress_on=[documents.summary], **_INGESTING,
     )
     documents.remove.click(
-        library.remove, [documents.to_remove, settings.collection], [documents.remove_status, *view], **_INGESTING
+        library.remove, [documents.to_remove, settings.collection], [documents.remove_status, *view],
+        show_progress_on=[documents.remove_status], **_INGESTING,
     )
     settings.collection.change(
         library.switch, settings.collection, [*view, chat.sources, conversation, answers, chat.question], **_PRIVATE

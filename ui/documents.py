@@ -123,9 +123,9 @@ def summary_html(result: UploadResult) -> str:
 
 
 def document_rows(collection: Collection) -> list[list[str | int]]:
-    """One row per document for the table: title, file, passages, when added."""
+    """One row per document for the table, newest first (what was just uploaded is on top)."""
     with collection.reading() as retriever:
-        documents = retriever.store.documents()
+        documents = sorted(retriever.store.documents(), key=lambda info: -info.added_at)
     return [
         [
             info.title or Path(info.source).name,
