@@ -28,7 +28,7 @@ from index.bm25 import Bm25Index
 from index.chunking import ChunkerSettings
 from index.types import Chunk, Document, Section
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: sentence-packed chunks
 MANIFEST_NAME = "manifest.json"
 STORE_NAME = "store.sqlite"
 VECTORS_NAME = "vectors.faiss"
