@@ -29,6 +29,7 @@ from index.chunking import ChunkerSettings
 from index.types import Chunk, Document, Section
 
 FORMAT_VERSION = 2  # 2: sentence-packed chunks
+READABLE_FORMATS = (1, 2)  # format 1 differs only in how chunks were cut
 MANIFEST_NAME = "manifest.json"
 STORE_NAME = "store.sqlite"
 VECTORS_NAME = "vectors.faiss"
@@ -204,7 +205,7 @@ class IndexStore:
                 f"{index_dir}: no index here (no {MANIFEST_NAME}); create one with `rag add PATH --index {index_dir}`"
             )
         manifest = json.loads(manifest_path.read_text())
-        if manifest.get("format_version") != FORMAT_VERSION:
+        if manifest.get("format_version") not in READABLE_FORMATS:
             raise IndexStoreError(
                 f"{index_dir}: index format {manifest.get('format_version')} is not supported "
                 f"(this version reads format {FORMAT_VERSION}); rebuild it with `rag add --rebuild`"
