@@ -74,18 +74,27 @@ def _settings_sidebar(manager: CollectionManager, backends: Backends) -> _Settin
     with gr.Sidebar(label="Settings", open=True, width=300, elem_id="settings"):
         gr.HTML('<div class="side-title">Collection</div>')
         collection = gr.Dropdown(
-            choices=manager.choices(), value=str(manager.default_dir), show_label=False, container=False,
+            choices=manager.choices(),
+            value=str(manager.default_dir),
+            show_label=False,
+            container=False,
             elem_id="collection",
         )
         with gr.Accordion("New collection", open=False, elem_id="new-collection"):
             new_name = gr.Textbox(
-                placeholder="name, e.g. contracts-2025", show_label=False, container=False, elem_id="new-collection-name"
+                placeholder="name, e.g. contracts-2025",
+                show_label=False,
+                container=False,
+                elem_id="new-collection-name",
             )
             create = gr.Button("Create", size="sm", elem_id="create-collection")
             create_status = gr.HTML()
         gr.HTML('<div class="side-title">Answers</div>')
         mode = gr.Radio(
-            list(SEARCH_MODES), value=DEFAULT_MODE, label="Retrieval", elem_id="mode",
+            list(SEARCH_MODES),
+            value=DEFAULT_MODE,
+            label="Retrieval",
+            elem_id="mode",
             info="hybrid: meaning and keywords; dense: meaning; bm25: keywords",
         )
         k = gr.Slider(1, MAX_K, value=DEFAULT_K, step=1, label="Passages per answer", elem_id="k")
@@ -97,7 +106,11 @@ def _chat_tab(examples: list[dict[str, str]] | None) -> _Chat:
     with gr.Row(equal_height=False, elem_id="chat-row"):
         with gr.Column(scale=3, min_width=320, elem_id="chat-column"):
             chatbot = gr.Chatbot(
-                elem_id="chatbot", show_label=False, height="64vh", min_height=360, examples=examples,
+                elem_id="chatbot",
+                show_label=False,
+                height="64vh",
+                min_height=360,
+                examples=examples,
                 latex_delimiters=[],  # a "$" in a document is a dollar, not mathematics
                 buttons=[],  # copying would copy our HTML, not the answer's text
                 placeholder="<div class='chat-placeholder'><strong>Ask your documents.</strong><br>"
@@ -105,8 +118,13 @@ def _chat_tab(examples: list[dict[str, str]] | None) -> _Chat:
             )
             with gr.Row(elem_id="ask-row"):
                 question = gr.Textbox(
-                    placeholder="Ask a question about the documents…", show_label=False, container=False,
-                    scale=8, autofocus=True, max_lines=6, elem_id="question",
+                    placeholder="Ask a question about the documents…",
+                    show_label=False,
+                    container=False,
+                    scale=8,
+                    autofocus=True,
+                    max_lines=6,
+                    elem_id="question",
                 )
                 send = gr.Button("Ask", variant="primary", scale=1, min_width=80, elem_id="ask")
             with gr.Row(elem_id="chat-actions"):
@@ -122,7 +140,10 @@ def _documents_tab(rows: list[list[Any]], removable: list[tuple[str, str]]) -> _
     with gr.Row(equal_height=False):
         with gr.Column(scale=2, min_width=300):
             uploads = gr.File(
-                label="Add documents", file_count="multiple", file_types=list(UPLOAD_SUFFIXES), height=180,
+                label="Add documents",
+                file_count="multiple",
+                file_types=list(UPLOAD_SUFFIXES),
+                height=180,
                 elem_id="upload",
             )
             gr.HTML(
@@ -132,8 +153,13 @@ def _documents_tab(rows: list[list[Any]], removable: list[tuple[str, str]]) -> _
             summary = gr.HTML(elem_id="upload-summary")
         with gr.Column(scale=3, min_width=300):
             table = gr.Dataframe(
-                value=rows, headers=["Title", "File", "Passages", "Added"], interactive=False, wrap=True,
-                max_height=420, column_widths=["32%", "32%", "16%", "20%"], label="Documents in this collection",
+                value=rows,
+                headers=["Title", "File", "Passages", "Added"],
+                interactive=False,
+                wrap=True,
+                max_height=420,
+                column_widths=["32%", "32%", "16%", "20%"],
+                label="Documents in this collection",
                 elem_id="documents",
             )
             with gr.Row():
@@ -174,12 +200,18 @@ def _wire_library(
     view = [header, documents.table, documents.to_remove, chat.chatbot]  # what collection_view returns
     # Progress shows on the summary alone, not as an overlay on every output.
     documents.uploads.upload(
-        library.upload, [documents.uploads, settings.collection], [documents.summary, documents.uploads, *view],
-        show_progress_on=[documents.summary], **_INGESTING,
+        library.upload,
+        [documents.uploads, settings.collection],
+        [documents.summary, documents.uploads, *view],
+        show_progress_on=[documents.summary],
+        **_INGESTING,
     )
     documents.remove.click(
-        library.remove, [documents.to_remove, settings.collection], [documents.remove_status, *view],
-        show_progress_on=[documents.remove_status], **_INGESTING,
+        library.remove,
+        [documents.to_remove, settings.collection],
+        [documents.remove_status, *view],
+        show_progress_on=[documents.remove_status],
+        **_INGESTING,
     )
     settings.collection.change(
         library.switch, settings.collection, [*view, chat.sources, conversation, answers, chat.question], **_PRIVATE

@@ -178,7 +178,9 @@ class ChatHandlers:
         answer: Answer | None = None
         error = ""
         try:
-            for text, answer in self._stream(question, plain_history(conversation, answers), collection_dir, mode, k, backend):
+            for text, answer in self._stream(
+                question, plain_history(conversation, answers), collection_dir, mode, k, backend
+            ):
                 if answer is None:
                     shown = [*shown[:-1], {"role": "assistant", "content": render.streaming_html(text)}]
                     yield shown, gr.skip(), conversation, answers, ""
@@ -212,8 +214,9 @@ class ChatHandlers:
             try:
                 with self.assistants.borrow(collection, backend, top_k, mode) as assistant:
                     for delta in assistant.stream(question, history):
-                        for text in pacer.words(text, delta.text):
-                            yield text, None
+                        for grown in pacer.words(text, delta.text):
+                            yield grown, None
+                        text += delta.text
                         if delta.answer is not None:
                             yield text, delta.answer
                             return

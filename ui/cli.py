@@ -9,7 +9,7 @@ import os
 import shutil
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -85,7 +85,9 @@ def _should_open_browser(requested: bool | None) -> bool:
     if requested is not None:
         return requested
     # Only where a browser can appear: an interactive terminal on a desktop, not a server or CI.
-    has_display = sys.platform in ("darwin", "win32") or bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    has_display = sys.platform in ("darwin", "win32") or bool(
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    )
     return has_display and sys.stdout.isatty() and not os.environ.get("CI")
 
 
@@ -111,7 +113,7 @@ def _resolve_index(index: Path | None) -> Path:
 
 def chat_command(
     index: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option(
             "--index",
             "-i",
@@ -124,15 +126,17 @@ def chat_command(
         str, typer.Option(help="Address to listen on. 0.0.0.0 makes the page reachable from other machines.")
     ] = "127.0.0.1",
     port: Annotated[
-        Optional[int],
-        typer.Option(help="Port to listen on. Default: 7860, or the next free one.", min=1, max=65535, show_default=False),
+        int | None,
+        typer.Option(
+            help="Port to listen on. Default: 7860, or the next free one.", min=1, max=65535, show_default=False
+        ),
     ] = None,
     auth: Annotated[
-        Optional[str],
+        str | None,
         typer.Option(envvar=AUTH_ENV, help="Require a login, given as user:password.", show_default=False),
     ] = None,
     open_browser: Annotated[
-        Optional[bool],
+        bool | None,
         typer.Option(
             "--open/--no-open",
             help="Open the page in a web browser. Default: only on a desktop session.",

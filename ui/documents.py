@@ -54,7 +54,9 @@ def rejection_reason(path: Path) -> str | None:
     return None
 
 
-def add_uploads(collection: Collection, uploads: Sequence[str | Path], progress: Progress | None = None) -> UploadResult:
+def add_uploads(
+    collection: Collection, uploads: Sequence[str | Path], progress: Progress | None = None
+) -> UploadResult:
     """Copy accepted uploads into the collection and index them one file at a time.
 
     The write lock is taken per file, so questions asked meanwhile wait for one file, not all.
@@ -115,9 +117,7 @@ def summary_html(result: UploadResult) -> str:
     if not pills:
         return '<div class="upload-summary"><p>No files were uploaded.</p></div>'
     timing = f"<span class='muted'>{report.chunks_embedded} passages indexed in {report.seconds:.1f} s</span>"
-    items = "".join(
-        f"<li><strong>{html.escape(name)}</strong>: {html.escape(reason)}</li>" for name, reason in failed
-    )
+    items = "".join(f"<li><strong>{html.escape(name)}</strong>: {html.escape(reason)}</li>" for name, reason in failed)
     failures = f'<ul class="failures">{items}</ul>' if items else ""
     return f'<div class="upload-summary"><div class="pills">{pills}{timing}</div>{failures}</div>'
 

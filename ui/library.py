@@ -49,7 +49,12 @@ class LibraryHandlers:
             gr.update(examples=[{"text": q} for q in examples] or None),
         )
 
-    def upload(self, files: list[str] | None, collection_dir: str, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:
+    def upload(
+        self,
+        files: list[str] | None,
+        collection_dir: str,
+        progress: gr.Progress = gr.Progress(),  # noqa: B008 (Gradio finds the progress bar by this default)
+    ) -> tuple[Any, ...]:
         """Add uploaded files to the collection; returns (summary, cleared upload box, *collection view)."""
         if not files:
             return (gr.skip(),) * 6

@@ -92,8 +92,7 @@ def answer_html(answer: Answer, answer_id: str) -> str:
 
 def _abstention_html(answer: Answer) -> str:
     return (
-        '<div class="answer abstained"><div class="badge">Not in the documents</div>'
-        f"<p>{escape(answer.text)}</p></div>"
+        f'<div class="answer abstained"><div class="badge">Not in the documents</div><p>{escape(answer.text)}</p></div>'
     )
 
 
@@ -221,8 +220,7 @@ def sources_html(
     if selected is None and citations:
         selected = citations[0].marker
     cards = [
-        _source_card(citation, answer, answer_id, citation.marker == selected, document_text)
-        for citation in citations
+        _source_card(citation, answer, answer_id, citation.marker == selected, document_text) for citation in citations
     ]
     if not cards:
         note = "No passage answered this question." if answer.abstained else "This answer cites no passage."

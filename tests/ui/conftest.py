@@ -47,7 +47,7 @@ NOTES = {
     "garden.md": "# Garden\n\n## Tomatoes\n\nTomatoes need six hours of sun a day. "
     "Water them at the base, never on the leaves.\n",
     "alarm.txt": "Security notes\n\nThe alarm code is changed every spring.\n\n"
-    "<script>window.__xss = 1</script>\n<img src=x onerror=\"window.__xss = 2\">\n",
+    '<script>window.__xss = 1</script>\n<img src=x onerror="window.__xss = 2">\n',
 }
 """A tiny collection for fast tests of the page's logic (one of them carries markup)."""
 

@@ -37,12 +37,21 @@ class FakeAssistant:
             sentences.append(f"{' '.join(quote.split())} [{marker}]")
             citations.append(
                 Citation(
-                    marker=marker, document_id=passage.document_id, chunk_id=passage.chunk_id, source=passage.source,
-                    title=passage.title, page=passage.page, start=start, end=start + len(quote), quote=quote,
+                    marker=marker,
+                    document_id=passage.document_id,
+                    chunk_id=passage.chunk_id,
+                    source=passage.source,
+                    title=passage.title,
+                    page=passage.page,
+                    start=start,
+                    end=start + len(quote),
+                    quote=quote,
                     supported=marker == 1,
                 )
             )
-        return Answer(text=" ".join(sentences), citations=citations, passages=passages, unsupported_sentences=sentences[1:])
+        return Answer(
+            text=" ".join(sentences), citations=citations, passages=passages, unsupported_sentences=sentences[1:]
+        )
 
     def stream(self, question: str, history: list[dict[str, str]] | None = None) -> Iterator[AnswerDelta]:
         answer = self.ask(question, history)

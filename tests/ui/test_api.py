@@ -30,9 +30,7 @@ def test_ask_endpoint_takes_history_and_settings(chat_server: str) -> None:
         {"role": "user", "content": "How do I handle exceptions in Python?"},
         {"role": "assistant", "content": "Use a try statement with an except clause. [1]"},
     ]
-    result = client.predict(
-        question="How do I raise one myself?", history=history, mode="bm25", k=3, api_name="/ask"
-    )
+    result = client.predict(question="How do I raise one myself?", history=history, mode="bm25", k=3, api_name="/ask")
     assert len(result["passages"]) <= 3
     assert all(p["retriever"] == "bm25" for p in result["passages"])
 

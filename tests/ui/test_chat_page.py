@@ -7,6 +7,7 @@ no other test asks about.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -38,9 +39,7 @@ def ask(page, question: str):  # type: ignore[no-untyped-def]
     before = page.locator(FINISHED_ANSWER).count()
     page.fill("#question textarea", question)
     page.press("#question textarea", "Enter")
-    page.wait_for_function(
-        f"document.querySelectorAll('{FINISHED_ANSWER}').length > {before}", timeout=120_000
-    )
+    page.wait_for_function(f"document.querySelectorAll('{FINISHED_ANSWER}').length > {before}", timeout=120_000)
     return page.locator(FINISHED_ANSWER).last
 
 
@@ -148,8 +147,8 @@ def test_upload_of_an_unsupported_type_says_why(page, tmp_path: Path) -> None:
 def test_document_text_with_markup_is_shown_as_text(page, tmp_path: Path) -> None:
     hostile = tmp_path / "quokka-notes.txt"
     hostile.write_text(
-        "Quokka care\n\nQuokkas eat the leaves of the Guichenot shrub every morning.\n\n"
-        "<script>window.__xss = 1</script>\n<img src=x onerror=\"window.__xss = 2\">\n\n"
+        '<img src=x onerror="window.__xss = 3"> Quokka care\n\nQuokkas eat the leaves of the Guichenot shrub every morning.\n\n'
+        '<script>window.__xss = 1</script>\n<img src=x onerror="window.__xss = 2">\n\n'
         "The keeper writes <b>bold claims</b> about quokkas and Guichenot leaves.\n"
     )
     page.get_by_role("tab", name="Documents").click()
@@ -166,6 +165,13 @@ def test_document_text_with_markup_is_shown_as_text(page, tmp_path: Path) -> Non
     assert '<img src=x onerror="window.__xss = 2">' in panel_text
     assert page.evaluate("window.__xss") is None
     assert page.locator("#sources img, #chatbot .answer img, #sources script, #sources b").count() == 0
+    # The title (the file's first line) is markup too: the documents table and the remove list show it as text.
+    page.get_by_role("tab", name="Documents").click()
+    page.locator("#documents").get_by_text("Quokka care").first.wait_for()
+    page.click("#remove-choice input")
+    page.get_by_role("option", name=re.compile("Quokka care")).wait_for()
+    assert page.evaluate("window.__xss") is None
+    assert page.locator("#documents img, #remove-choice img, .app-header img").count() == 0
 
 
 def test_new_collection_starts_empty_and_says_so(page) -> None:

@@ -184,7 +184,7 @@ def test_new_collection_is_listed_and_switching_clears_the_conversation(manager:
     dropdown, name_box, status = library.create("Project X")
     assert dropdown["value"].endswith("Project X") and name_box == "" and "Created" in status
     assert "Project X" in [label for label, _ in manager.choices()]
-    header, rows, _, examples, panel, conversation, answers, question = library.switch(dropdown["value"])
+    header, rows, _, _, _, conversation, answers, _ = library.switch(dropdown["value"])
     assert "0 documents" in header and rows == [] and conversation == [] and answers == {}
 
 

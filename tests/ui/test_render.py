@@ -8,19 +8,31 @@ from index.types import Chunk
 from rag.types import Answer, Citation, Passage
 from ui import render
 
-DOCUMENT = "Intro line.\nThe kettle switches itself off when the water boils. Descale it monthly. <script>alert(1)</script>"
+DOCUMENT = (
+    "Intro line.\nThe kettle switches itself off when the water boils. Descale it monthly. <script>alert(1)</script>"
+)
 
 
 def _passage(start: int = 0, end: int = len(DOCUMENT)) -> Passage:
     chunk = Chunk(id="c1", document_id="doc", text=DOCUMENT[start:end], start=start, end=end, heading="Kettle")
-    return Passage(chunk=chunk, score=0.9, rank=1, retriever="hybrid", source="/home/x/kettle.txt", title="Kettle manual")
+    return Passage(
+        chunk=chunk, score=0.9, rank=1, retriever="hybrid", source="/home/x/kettle.txt", title="Kettle manual"
+    )
 
 
 def _citation(quote: str, marker: int = 1, supported: bool = True) -> Citation:
     start = DOCUMENT.index(quote)
     return Citation(
-        marker=marker, document_id="doc", chunk_id="c1", source="/home/x/kettle.txt", title="Kettle manual",
-        page=None, start=start, end=start + len(quote), quote=quote, supported=supported,
+        marker=marker,
+        document_id="doc",
+        chunk_id="c1",
+        source="/home/x/kettle.txt",
+        title="Kettle manual",
+        page=None,
+        start=start,
+        end=start + len(quote),
+        quote=quote,
+        supported=supported,
     )
 
 
@@ -95,4 +107,4 @@ def test_citation_that_does_not_support_its_sentence_is_flagged_in_the_panel() -
 def test_abstention_panel_lists_the_closest_passages() -> None:
     answer = Answer(text="The documents don't answer this question.", passages=[_passage()], abstained=True)
     panel = render.sources_html(answer, "ab12", "unanswerable?")
-    assert "No passage answered" in panel and "<details class=\"other-passages\" open>" in panel
+    assert "No passage answered" in panel and '<details class="other-passages" open>' in panel
