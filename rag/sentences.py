@@ -7,6 +7,7 @@ so a quoted span always maps back to exact offsets in the document text.
 from __future__ import annotations
 
 import re
+import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -223,7 +224,7 @@ class VectorCache:
     """Embeds texts through ``embed`` and remembers the vectors of the most recent ``capacity`` texts.
 
     Passages recur across questions (and a conversation asks about the same ones again), so their
-    sentences are embedded once. Not thread-safe for writes; a lost entry only costs a re-embedding.
+    sentences are embedded once. Safe to share between threads (``Runnable.batch`` uses several).
 
     >>> import numpy as np
     >>> cache = VectorCache(lambda texts: np.ones((len(texts), 2), dtype=np.float32), capacity=2)
@@ -236,20 +237,24 @@ class VectorCache:
             raise ValueError(f"capacity must be >= 1, got {capacity}")
         self._embed = embed
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
         self.capacity = capacity
         self.misses = 0
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """One vector a text, in order; only texts not seen recently reach the model."""
-        missing = list(dict.fromkeys(t for t in texts if t not in self._vectors))
+        with self._lock:
+            found = {text: self._vectors[text] for text in texts if text in self._vectors}
+        missing = list(dict.fromkeys(t for t in texts if t not in found))
         if missing:
+            # Embedded outside the lock: another thread may embed the same text meanwhile, which costs
+            # time, never correctness.
+            found.update(zip(missing, self._embed(missing)))
+        with self._lock:
             self.misses += len(missing)
-            for text, vector in zip(missing, self._embed(missing)):
-                self._vectors[text] = vector
-        rows = []
-        for text in texts:
-            self._vectors.move_to_end(text)
-            rows.append(self._vectors[text])
-        while len(self._vectors) > self.capacity:
-            self._vectors.popitem(last=False)
-        return np.vstack(rows) if rows else np.zeros((0, 0), dtype=np.float32)
+            for text in texts:
+                self._vectors[text] = found[text]
+                self._vectors.move_to_end(text)
+            while len(self._vectors) > self.capacity:
+                self._vectors.popitem(last=False)
+        return np.vstack([found[text] for text in texts]) if texts else np.zeros((0, 0), dtype=np.float32)
