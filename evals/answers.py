@@ -218,6 +218,7 @@ def run_answer_suite(suite: dict[str, Any], retriever: Any, out_dir: Path) -> di
                 _score(result, answer, query.extra["answers"], gold_documents)
             results.append(result)
             log.write(json.dumps({**asdict(result), "golds": query.extra.get("answers", [])}) + "\n")
+            log.flush()  # readable while the suite runs
     metrics = summarise(results)
     metrics["per_query"] = {r.id: asdict(r) for r in results}
     return metrics
