@@ -1,0 +1,102 @@
+"""Build an evaluation index once and reuse it: one cached folder per (corpus content, index recipe).
+
+The cache lives in ``$RAG_EVAL_CACHE`` or ``~/.cache/rag-assistant/eval-indexes``. The key hashes
+the corpus bytes (not its path), so a dataset copied elsewhere or passed with ``--data`` reuses the
+same index, and any change of content or settings gets a fresh one. A build goes to a staging
+folder that is renamed into place only when complete; a lock keeps two runs from building the
+same index at once.
+
+>>> key = index_key(Path(__file__), IndexRecipe())
+>>> len(key)
+16
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+from evals.suite import IndexRecipe
+from index.ingest import add_to_index
+from index.loaders import discover_files
+from index.store import MANIFEST_NAME
+
+CACHE_ENV = "RAG_EVAL_CACHE"
+CACHE_VERSION = 1
+"""Bump when something outside the recipe changes what an index holds (e.g. how corpora are read)."""
+
+
+def eval_cache_dir() -> Path:
+    """``$RAG_EVAL_CACHE``, else ``$XDG_CACHE_HOME/rag-assistant/eval-indexes`` (``~/.cache/...``)."""
+    configured = os.environ.get(CACHE_ENV)
+    if configured:
+        return Path(configured).expanduser()
+    cache_home = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache_home / "rag-assistant" / "eval-indexes"
+
+
+def corpus_fingerprint(corpus: Path) -> str:
+    """sha256 of a corpus file, or of every loadable file's relative path and bytes under a folder.
+
+    A folder's absolute path is part of it too: its document ids are file paths, and the qrels
+    are matched against them.
+    """
+    digest = hashlib.sha256()
+    if corpus.is_file():
+        _update_with_file(digest, corpus)
+        return digest.hexdigest()
+    root = corpus.resolve()
+    digest.update(str(root).encode())
+    files, _, _ = discover_files([root])
+    for path in files:
+        digest.update(path.resolve().relative_to(root).as_posix().encode() + b"\0")
+        _update_with_file(digest, path)
+    return digest.hexdigest()
+
+
+def _update_with_file(digest: "hashlib._Hash", path: Path) -> None:
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+
+
+def index_key(corpus: Path, recipe: IndexRecipe) -> str:
+    """A short, stable name for the index of ``corpus`` built with ``recipe``."""
+    material = json.dumps(
+        {"corpus": corpus_fingerprint(corpus), "recipe": vars(recipe), "cache_version": CACHE_VERSION},
+        sort_keys=True,
+    )
+    return hashlib.sha256(material.encode()).hexdigest()[:16]
+
+
+def ensure_index(
+    corpus: Path, recipe: IndexRecipe, cache_dir: Path | None = None, *, show_progress: bool = True
+) -> Path:
+    """The folder of a complete index of ``corpus`` built with ``recipe``; built first if not cached."""
+    cache_dir = cache_dir or eval_cache_dir()
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    key = index_key(corpus, recipe)
+    final = cache_dir / key
+    if (final / MANIFEST_NAME).is_file():
+        return final
+    with open(cache_dir / f".{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # wait for another run building the same index
+        if (final / MANIFEST_NAME).is_file():
+            return final
+        staging = cache_dir / f".{key}.building"
+        shutil.rmtree(staging, ignore_errors=True)
+        report = add_to_index(
+            staging, [corpus], model=recipe.model, chunker=recipe.chunker, show_progress=show_progress
+        )
+        if report.failed:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise ValueError(f"{corpus}: cannot index the corpus: {report.failed[0]}")
+        (staging / "eval-recipe.json").write_text(
+            json.dumps({"corpus": str(corpus), "recipe": vars(recipe)}, indent=2)
+        )
+        os.replace(staging, final)
+    return final
