@@ -12,8 +12,9 @@ INDEX_ENV = "RAG_INDEX"
 def default_index_dir() -> Path:
     """The index used when no ``--index`` is given: ``$RAG_INDEX``, else a per-user data folder.
 
-    >>> import os; os.environ["RAG_INDEX"] = "/tmp/my-index"; str(default_index_dir())
+    >>> os.environ["RAG_INDEX"] = "/tmp/my-index"; str(default_index_dir())
     '/tmp/my-index'
+    >>> del os.environ["RAG_INDEX"]
     """
     configured = os.environ.get(INDEX_ENV)
     if configured:
