@@ -192,11 +192,13 @@ def delete(
 
 def _register_feature_commands() -> None:
     """Commands whose code lives with its feature; their heavy imports wait until they run."""
+    from evals.cli import eval_command
     from rag.assistant_cli import ask_command
     from ui.cli import chat_command
 
     app.command("ask", help="Answer a question from the documents, with verified citations.")(ask_command)
     app.command("chat", help="Open the chat page (builds the demo index on first start).")(chat_command)
+    app.command("eval", help="Run an evaluation suite and compare it with a baseline.")(eval_command)
 
 
 _register_feature_commands()
