@@ -5,10 +5,13 @@ A marker that points at no passage is removed. Every cited sentence is compared 
 nearly the same as the passage's closest sentence (embedding cosine). The closest sentence becomes the
 citation's quote, with its character offsets in the document text so a page can highlight it.
 
-Thresholds, measured with ``python -m evals.answers calibrate-citations`` on SciFact claims (paraphrases
-written by people of the abstract sentences that support them) against the supporting abstract
-(supported) and against the best-ranked abstract that is not cited for the claim (not supported):
-see ``SUPPORT_COVERAGE`` and ``SUPPORT_COSINE``.
+Thresholds, measured with ``python -m evals.answers calibrate-citations --index SCIFACT_INDEX`` on SciFact:
+138 (claim, abstract that supports it) pairs, where the claim is a person's paraphrase, and 124 (claim, best
+ranked abstract *not* cited for it) pairs, a hard negative on the same topic (and sometimes an uncited
+support). With coverage ≥ 0.8 or cosine ≥ 0.75, 63 % of the supporting pairs and 13 % of the others are
+judged supported, the best margin on the grid (coverage 0.7 / cosine 0.75: 71 % and 23 %; 0.8 / 0.8: 52 %
+and 4 %). Answers that reuse a passage's wording, as extractive answers and most LLM answers do, pass
+on coverage; a citation of an unrelated passage fails both tests.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ __all__ = [
     "verify_citations",
 ]
 
-SUPPORT_COVERAGE = 0.7
+SUPPORT_COVERAGE = 0.8
 """A sentence is supported when at least this share of its content stems occur in the cited passage."""
 SUPPORT_COSINE = 0.75
 """... or when its cosine to the passage's closest sentence is at least this."""
