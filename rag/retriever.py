@@ -29,6 +29,8 @@ from rag.types import Passage
 if TYPE_CHECKING:  # imported lazily: only a configured reranker needs sentence-transformers' CrossEncoder
     from sentence_transformers import CrossEncoder
 
+    from rag.langchain import RagLangChainRetriever
+
 SearchMode = Literal["hybrid", "dense", "bm25"]
 SEARCH_MODES: tuple[str, ...] = ("hybrid", "dense", "bm25")
 
@@ -147,6 +149,17 @@ class Retriever:
             removed = self.store.delete_documents(document_ids)
             self.store.save()
         return removed
+
+    def as_langchain(self, k: int = 4, **search_options: object) -> "RagLangChainRetriever":
+        """This retriever as a LangChain ``BaseRetriever`` returning ``k`` Documents a query.
+
+        ``search_options`` go to ``search`` (mode, sources, document_ids, per_document); ``k`` can
+        be overridden per call with ``invoke(query, k=3)``. Documents carry document_id, chunk_id,
+        source, title, page and score in their metadata.
+        """
+        from rag.langchain import to_langchain_retriever  # langchain_core loads only when asked for
+
+        return to_langchain_retriever(self, k=k, **search_options)
 
     def search(
         self,

@@ -108,3 +108,18 @@ def test_lcel_example_in_the_module_docstring_runs(
     printed: list[str] = []
     exec(snippet, {"llm": llm, "print": printed.append})  # noqa: S102 -- our own docstring
     assert printed == ["Black tea is fully oxidised before drying [1]."]
+
+
+def test_as_langchain_is_the_public_entry_point(tmp_path, embedder):
+    from langchain_core.retrievers import BaseRetriever
+
+    from index.ingest import add_to_index
+    from rag.retriever import Retriever
+
+    (tmp_path / "a.txt").write_text("Lighthouses warn ships away from dangerous rocks at night.")
+    (tmp_path / "b.txt").write_text("Bread dough rises when yeast ferments the sugars in flour.")
+    add_to_index(tmp_path / "idx", [tmp_path / "a.txt", tmp_path / "b.txt"], embedder=embedder, show_progress=False)
+    lc = Retriever.open(tmp_path / "idx").as_langchain(k=2, mode="dense")
+    assert isinstance(lc, BaseRetriever)
+    documents = lc.invoke("What keeps ships off the rocks?", k=1)
+    assert len(documents) == 1 and documents[0].metadata["source"].endswith("a.txt")
