@@ -32,14 +32,16 @@ def _check_citations(assistant: Assistant, answer) -> None:  # noqa: ANN001
     [
         ("How do I define a default argument value?", "default value for one or more arguments", "controlflow"),
         ("When is the default value evaluated?", "evaluated only once", "controlflow"),
-        ("How do I listen for an event only once?", "eventEmitter.once()", "events.md"),
+        ("How do I listen for an event only once?", ("eventEmitter.once()", "`once` listener"), "events.md"),
         ("What does the break statement do?", "innermost enclosing", "controlflow"),
         ("Who confirmed that the US and China will begin AI safety talks?", "Bessent", "us-china-ai-safety-talks"),
     ],
 )
-def test_answers_cite_the_right_document(assistant: Assistant, question: str, expected: str, source: str) -> None:
+def test_answers_cite_the_right_document(
+    assistant: Assistant, question: str, expected: str | tuple[str, ...], source: str
+) -> None:
     answer = assistant.ask(question)
-    assert expected in answer.text
+    assert any(phrase in answer.text for phrase in ((expected,) if isinstance(expected, str) else expected))
     assert any(source in Path(c.source).name for c in answer.citations)
     _check_citations(assistant, answer)
     assert len(answer.text.split()) < 120
