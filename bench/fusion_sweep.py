@@ -23,7 +23,7 @@ METRICS = ["ndcg@10", "recall@10", "recall@100", "mrr@10", "recall@1"]
 Ranked = list[tuple[str, float]]
 
 
-def load(path: Path) -> tuple[list[str], list[Ranked], list[Ranked], list[tuple[list, list]]]:
+def load(path: Path) -> tuple[list[str], list[Ranked], list[Ranked], list[tuple[list, list]], dict[int, str]]:
     data = np.load(path, allow_pickle=False)
     doc_of = dict(zip(data["chunk_rows"].tolist(), data["chunk_docs"].tolist()))
     dense, lexical, chunk_level = [], [], []

@@ -65,6 +65,9 @@ def _format(metric: str, value: float | None) -> str:
 
 
 def _header(metric: str) -> str:
+    """A short column title (``recall@100`` -> ``R@100``), so a table fits an 80-column terminal."""
+    if metric.startswith("recall@"):
+        return "R@" + metric.split("@", 1)[1]
     return {"latency_p50_ms": "p50 ms", "latency_p95_ms": "p95 ms"}.get(metric, metric)
 
 
@@ -74,7 +77,7 @@ def metrics_table(report: SuiteReport) -> Table:
     columns = metric_names(report)
     table.add_column("run")
     for metric in columns:
-        table.add_column(_header(metric), justify="right")
+        table.add_column(_header(metric), justify="right", no_wrap=True)
     for run in report.runs:
         table.add_row(run.name, *(_format(m, run.metrics.get(m)) for m in columns))
     return table

@@ -28,6 +28,7 @@ An answer suite (``kind = "answer"``) is handed, as a plain dict (:meth:`Suite.a
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -109,8 +110,8 @@ class Suite:
         return {
             "suite": self.name,
             "kind": self.kind,
-            "dataset": str(self.dataset),
-            "corpus": str(self.corpus) if self.corpus else None,
+            "dataset": display_path(self.dataset),
+            "corpus": display_path(self.corpus) if self.corpus else None,
             "corpus_ids": self.corpus_ids,
             "max_queries": self.max_queries,
             "index": vars(self.index),
@@ -170,6 +171,14 @@ def resolve_path(value: str, suite_path: Path) -> Path:
         if (base / candidate).exists():
             return (base / candidate).resolve()
     return (REPO_ROOT / candidate).resolve()  # reported as missing by whoever opens it
+
+
+def display_path(path: Path) -> str:
+    """``path`` relative to the repo root when it is near it (``../shared/...``), so reports compare across checkouts."""
+    try:
+        return Path(os.path.relpath(path, REPO_ROOT)).as_posix() if path.is_relative_to(REPO_ROOT.parent) else str(path)
+    except ValueError:
+        return str(path)
 
 
 def _table(raw: dict[str, Any], name: str, path: Path) -> dict[str, Any]:

@@ -1,0 +1,54 @@
+"""The shipped benchmark suites against their baselines and the issue's targets (slow: real model, real corpora).
+
+The evaluation index is cached (``$RAG_EVAL_CACHE`` or ``~/.cache/rag-assistant/eval-indexes``): the
+first run embeds the corpus (SciFact: about 16k chunks, 10-25 minutes on 2 cores), later runs reuse it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from evals.cli import eval_command
+from evals.suite import REPO_ROOT, load_suite
+
+SUITES = REPO_ROOT / "evals" / "suites"
+BASELINES = REPO_ROOT / "evals" / "baselines"
+
+
+def _run_suite_against_baseline(name: str, out_dir: Path) -> dict[str, dict[str, float]]:
+    suite = load_suite(SUITES / f"{name}.toml")
+    if not suite.dataset.is_dir():
+        pytest.skip(f"{suite.dataset} not found: this test needs the ../shared data beside the repository")
+    app = typer.Typer()
+    app.command()(eval_command)
+    result = CliRunner().invoke(
+        app, [str(SUITES / f"{name}.toml"), "--baseline", str(BASELINES / f"{name}.json"), "--out", str(out_dir), "-q"]
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads((out_dir / "report.json").read_text())
+    return {run["name"]: run["metrics"] for run in report["runs"]}
+
+
+@pytest.mark.slow
+def test_scifact_meets_its_baseline_and_targets(tmp_path: Path) -> None:
+    metrics = _run_suite_against_baseline("scifact", tmp_path)
+    # Dense, best chunk per document, lands above MTEB's whole-document 0.645 (bench/dense_whole_docs.py
+    # reproduces 0.6451 without chunking); BM25 over chunks lands below Anserini's whole-document 0.679.
+    assert metrics["dense"]["ndcg@10"] == pytest.approx(0.666, abs=0.01)
+    assert metrics["bm25"]["ndcg@10"] == pytest.approx(0.652, abs=0.03)
+    assert metrics["hybrid"]["ndcg@10"] >= 0.72
+    for metric in ("ndcg@10", "recall@100", "mrr@10", "recall@1"):
+        assert metrics["hybrid"][metric] > max(metrics["dense"][metric], metrics["bm25"][metric]), metric
+    assert metrics["hybrid"]["latency_p95_ms"] < 50
+
+
+@pytest.mark.slow
+def test_squad_a_hybrid_beats_the_better_single_retriever(tmp_path: Path) -> None:
+    metrics = _run_suite_against_baseline("squad_a", tmp_path)
+    for metric in ("mrr@10", "recall@1", "ndcg@10", "recall@10"):
+        assert metrics["hybrid"][metric] > max(metrics["dense"][metric], metrics["bm25"][metric]), metric
