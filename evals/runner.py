@@ -26,7 +26,7 @@ from evals.data import Dataset, load_dataset
 from evals.environment import environment_info
 from evals.indexes import ensure_index
 from evals.suite import Suite
-from rag.retriever import Retriever
+from rag.retriever import CrossEncoderReranker, Retriever
 from rag.types import Passage
 
 CURVE_CUTOFFS = (1, 2, 3, 5, 10, 20, 50, 100, 200, 500, 1000)
@@ -72,14 +72,17 @@ def run_suite(suite: Suite, out_dir: Path, *, show_progress: bool = True, cache_
     """Run ``suite`` end to end and return its report (writing nothing but the answer runner's own files)."""
     dataset = load_dataset(suite.dataset, corpus=suite.corpus, max_queries=suite.max_queries)
     index_dir = ensure_index(dataset.corpus, suite.index, cache_dir, show_progress=show_progress)
-    retriever = Retriever.open(index_dir)
+    retriever = Retriever.open(index_dir, reranker=_reranker(suite))
     if suite.kind == "answer":
         runs = [_run_answer_suite(suite, retriever, out_dir)]
     else:
         corpus_id = corpus_id_function(dataset, suite.corpus_ids)
+        # With a reranker each mode runs twice, without and with it: a reranker can also hurt.
+        stages = [False, True] if retriever.reranker is not None else [False]
         runs = [
-            run_retrieval_mode(dataset, retriever, mode, suite, corpus_id, show_progress=show_progress)
+            run_retrieval_mode(dataset, retriever, mode, suite, corpus_id, rerank=rerank, show_progress=show_progress)
             for mode in suite.retrieval.modes
+            for rerank in stages
         ]
     return SuiteReport(
         suite=suite.name,
@@ -91,6 +94,13 @@ def run_suite(suite: Suite, out_dir: Path, *, show_progress: bool = True, cache_
         query_count=len(dataset.queries),
         runs=runs,
     )
+
+
+def _reranker(suite: Suite) -> CrossEncoderReranker | None:
+    settings = suite.retrieval
+    if settings.reranker is None:
+        return None
+    return CrossEncoderReranker(settings.reranker, depth=settings.rerank_depth)
 
 
 def _run_answer_suite(suite: Suite, retriever: Retriever, out_dir: Path) -> RunResult:
@@ -132,22 +142,29 @@ def run_retrieval_mode(
     suite: Suite,
     corpus_id: Callable[[Passage], str],
     *,
+    rerank: bool = False,
     show_progress: bool = True,
 ) -> RunResult:
-    """Search every query with ``mode``, time each search, and score the rankings with ranx."""
+    """Search every query with ``mode`` (reranked when ``rerank`` and the retriever has a reranker),
+    time each search, and score the rankings with ranx. The run is named ``mode`` or ``mode+rerank``."""
     settings = suite.retrieval
-    retriever.search(dataset.queries[0].text, k=settings.k, mode=mode, per_document=settings.per_document)  # warm-up
+    name = f"{mode}+rerank" if rerank and retriever.reranker is not None else mode
+
+    def search(text: str) -> list[Passage]:
+        return retriever.search(text, k=settings.k, mode=mode, per_document=settings.per_document, rerank=rerank)
+
+    search(dataset.queries[0].text)  # warm-up: loads the model(s), so latency is per query only
     rankings: dict[str, list[str]] = {}
     latencies: dict[str, float] = {}
     with _progress(show_progress) as progress:
-        task = progress.add_task(f"{suite.name}: {mode}", total=len(dataset.queries))
+        task = progress.add_task(f"{suite.name}: {name}", total=len(dataset.queries))
         for query in dataset.queries:
             started = time.perf_counter()
-            passages = retriever.search(query.text, k=settings.k, mode=mode, per_document=settings.per_document)
+            passages = search(query.text)
             latencies[query.id] = (time.perf_counter() - started) * 1000
             rankings[query.id] = _unique([corpus_id(passage) for passage in passages])
             progress.advance(task)
-    return score_rankings(mode, rankings, dataset.qrels, suite.metrics, latencies, settings.k)
+    return score_rankings(name, rankings, dataset.qrels, suite.metrics, latencies, settings.k)
 
 
 def score_rankings(

@@ -17,6 +17,8 @@ A retrieval suite (``kind = "retrieval"``, the default)::
     modes = ["dense", "bm25", "hybrid"]
     k = 100                                  # depth of each ranking (>= the largest metric cutoff)
     per_document = true                      # best chunk per document: document-level qrels
+    # reranker = "models/my-cross-encoder"   # optional local cross-encoder: each mode is also run reranked
+    # rerank_depth = 50                      # how many passages it re-scores
 
     [metrics]
     names = ["ndcg@10", "recall@10", "recall@100", "mrr@10", "recall@1"]
@@ -73,6 +75,8 @@ class RetrievalSettings:
     modes: tuple[str, ...] = ("hybrid",)
     k: int = 100
     per_document: bool = True
+    reranker: Path | None = None
+    rerank_depth: int = 50
 
 
 @dataclass
@@ -115,7 +119,11 @@ class Suite:
             "corpus_ids": self.corpus_ids,
             "max_queries": self.max_queries,
             "index": vars(self.index),
-            "retrieval": {**vars(self.retrieval), "modes": list(self.retrieval.modes)},
+            "retrieval": {
+                **vars(self.retrieval),
+                "modes": list(self.retrieval.modes),
+                "reranker": display_path(self.retrieval.reranker) if self.retrieval.reranker else None,
+            },
             "metrics": list(self.metrics),
             "tolerance": self.tolerance,
         }
@@ -209,7 +217,17 @@ def _retrieval_settings(table: dict[str, Any], path: Path) -> RetrievalSettings:
     if unknown or not modes:
         raise SuiteError(f"{path}: [retrieval] modes must be among {', '.join(RETRIEVAL_MODES)}; got {list(modes)}")
     k = _optional_positive_int(table.get("k", 100), "[retrieval] k", path)
-    return RetrievalSettings(modes=modes, k=k or 100, per_document=bool(table.get("per_document", True)))
+    reranker = resolve_path(str(table["reranker"]), path) if table.get("reranker") else None
+    if reranker is not None and not reranker.is_dir():
+        raise SuiteError(f"{path}: [retrieval] reranker folder not found: {reranker}")
+    depth = _optional_positive_int(table.get("rerank_depth", 50), "[retrieval] rerank_depth", path)
+    return RetrievalSettings(
+        modes=modes,
+        k=k or 100,
+        per_document=bool(table.get("per_document", True)),
+        reranker=reranker,
+        rerank_depth=depth or 50,
+    )
 
 
 def _optional_positive_int(value: Any, name: str, path: Path) -> int | None:

@@ -93,3 +93,25 @@ def test_answer_suites_are_handed_to_the_answer_runner(tmp_path: Path, monkeypat
     assert report.runs[0].per_query == {"q1": {"answer_f1": 0.5}}
     assert seen["suite"]["answers"] == {"k": 3} and seen["suite"]["dataset"] == str(REPO_ROOT / "evals/data/demo")
     assert seen["passages"] and seen["out_dir"] == tmp_path / "out"
+
+
+def test_a_suite_with_a_reranker_reports_each_mode_without_and_with_it(tmp_path: Path) -> None:
+    from sentence_transformers import CrossEncoder
+
+    from index.embedding import resolve_model_path
+
+    # A local cross-encoder with an untrained head: its ranking is arbitrary, which the report must show.
+    model_dir = tmp_path / "cross-encoder"
+    CrossEncoder(resolve_model_path("all-MiniLM-L6-v2"), num_labels=1).save(str(model_dir))
+    suite_file = tmp_path / "rerank.toml"
+    suite_file.write_text(
+        DEMO_SUITE.read_text()
+        .replace('dataset = "evals/data/demo"', f'dataset = "{REPO_ROOT / "evals/data/demo"}"')
+        .replace('corpus = "docs"', f'corpus = "{REPO_ROOT / "docs"}"')
+        .replace('modes = ["dense", "bm25", "hybrid"]', f'modes = ["hybrid"]\nreranker = "{model_dir}"\nrerank_depth = 20')
+    )
+    report = run_suite(load_suite(suite_file), tmp_path / "out", show_progress=False)
+    assert [run.name for run in report.runs] == ["hybrid", "hybrid+rerank"]
+    assert report.settings["retrieval"]["reranker"] and report.settings["retrieval"]["rerank_depth"] == 20
+    plain, reranked = report.runs
+    assert any(plain.per_query[q]["retrieved"] != reranked.per_query[q]["retrieved"] for q in plain.per_query)
