@@ -46,6 +46,23 @@ class ChunkerSettings:
             )
 
 
+def embedding_text(chunk: Chunk, title: str) -> str:
+    """What the model embeds and BM25 indexes for a chunk: its heading path (or the document title) and its text.
+
+    The heading gives a chunk cut from the middle of a section the context a reader would have;
+    it is skipped when the chunk already starts with it. Indexing BM25 over the same text matters:
+    over bare chunk text, SciFact BM25 lost the title on every chunk but the first (nDCG@10 0.652
+    against 0.679 with it).
+
+    >>> embedding_text(Chunk("c", "d", "Second part.", 0, 12, heading="Guide > Install"), "Guide")
+    'Guide > Install\\nSecond part.'
+    """
+    context = chunk.heading or title
+    if not context or chunk.text.startswith(context.split(" > ")[-1]):
+        return chunk.text
+    return f"{context}\n{chunk.text}"
+
+
 def chunk_id(document_id: str, start: int, text: str) -> str:
     """A chunk id derived from its document, position and content: stable across re-ingests."""
     digest = hashlib.sha1(f"{document_id}\x00{start}\x00{text}".encode()).hexdigest()

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from index.chunking import Chunker, ChunkerSettings
+from index.chunking import Chunker, ChunkerSettings, embedding_text
 from index.embedding import DEFAULT_MODEL, Embedder
 from index.loaders import LoadError, SkippedFile, discover_files, load_file
 from index.progress import IngestProgress
@@ -62,18 +62,6 @@ class _PendingDocument:
     document: Document
     chunks: list[Chunk]
     is_update: bool
-
-
-def embedding_text(chunk: Chunk, title: str) -> str:
-    """What the model embeds for a chunk: its heading path (or the document title) and its text.
-
-    The heading gives a chunk cut from the middle of a section the context a reader would have;
-    it is skipped when the chunk already starts with it.
-    """
-    context = chunk.heading or title
-    if not context or chunk.text.startswith(context.split(" > ")[-1]):
-        return chunk.text
-    return f"{context}\n{chunk.text}"
 
 
 def file_sha256(path: Path) -> str:

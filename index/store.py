@@ -25,7 +25,7 @@ import faiss
 import numpy as np
 
 from index.bm25 import Bm25Index
-from index.chunking import ChunkerSettings
+from index.chunking import ChunkerSettings, embedding_text
 from index.types import Chunk, Document, Section
 
 FORMAT_VERSION = 2  # 2: sentence-packed chunks
@@ -35,6 +35,7 @@ STORE_NAME = "store.sqlite"
 VECTORS_NAME = "vectors.faiss"
 VECTORS_STAMP_NAME = "vectors.json"
 LOCK_NAME = ".lock"
+BM25_TEXT_VERSION = 2  # 2: BM25 indexes embedding_text (heading or title + chunk); older files are rebuilt
 
 log = logging.getLogger(__name__)
 
@@ -248,7 +249,8 @@ class IndexStore:
             bm25 = Bm25Index.open(self.index_dir)
         except FileNotFoundError:
             bm25 = None
-        if bm25 is not None and stamp.get("bm25_generation") == generation:
+        current = stamp.get("bm25_generation") == generation and stamp.get("bm25_text") == BM25_TEXT_VERSION
+        if bm25 is not None and current:
             self._bm25 = bm25
         else:
             log.warning("%s: BM25 file is behind the store; rebuilding it from SQLite", self.index_dir)
@@ -272,9 +274,13 @@ class IndexStore:
     def _rebuild_bm25(self) -> None:
         self._bm25 = Bm25Index()
         rows, texts = [], []
-        for row, text in self._db.execute("SELECT rowid, text FROM chunks ORDER BY rowid"):
+        query = (
+            "SELECT c.rowid, c.text, c.heading, d.title FROM chunks c JOIN documents d ON d.id = c.document_id"
+            " ORDER BY c.rowid"
+        )
+        for row, text, heading, title in self._db.execute(query):
             rows.append(row)
-            texts.append(text)
+            texts.append(embedding_text(Chunk("", "", text, 0, 0, heading=heading), title))
         if rows:
             self._bm25.add(rows, texts)
 
@@ -343,7 +349,7 @@ class IndexStore:
                     )
                     added_rows.append(int(cursor.lastrowid))
                     added_vectors.append(vector)
-                    added_texts.append(chunk.text)
+                    added_texts.append(embedding_text(chunk, document.title))
             self._bump_generation()
         self._apply_to_derived(removed_rows, added_rows, added_vectors, added_texts)
 
@@ -399,7 +405,12 @@ class IndexStore:
         self._bm25.save(self.index_dir)
         atomic_write_json(
             self.index_dir / VECTORS_STAMP_NAME,
-            {"generation": generation, "bm25_generation": generation, "count": int(self._vectors.ntotal)},
+            {
+                "generation": generation,
+                "bm25_generation": generation,
+                "bm25_text": BM25_TEXT_VERSION,
+                "count": int(self._vectors.ntotal),
+            },
         )
         self._write_manifest()
         self._dirty = False

@@ -151,3 +151,11 @@ def test_run_where_nothing_can_be_added_is_flagged(tmp_path, embedder):
     (tmp_path / "empty.md").write_text("   \n")
     report = _add(tmp_path / "idx", [tmp_path / "empty.md"], embedder)
     assert report.nothing_added
+
+
+def test_bm25_sees_the_heading_path_of_a_later_chunk(tmp_path, corpus, embedder):
+    """Regression: BM25 indexed bare chunk text, so a section lost its document's title and headings."""
+    _add(tmp_path / "idx", [corpus], embedder)
+    store = IndexStore.open(tmp_path / "idx")
+    top = store.search_bm25("volcanoes tremor", k=1)[0][0]
+    assert top.chunk.heading == "Volcanoes > Monitoring" and "tremor" in top.chunk.text
