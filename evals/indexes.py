@@ -23,7 +23,7 @@ from pathlib import Path
 from evals.suite import IndexRecipe
 from index.ingest import add_to_index
 from index.loaders import discover_files
-from index.store import MANIFEST_NAME
+from index.store import FORMAT_VERSION, MANIFEST_NAME
 
 CACHE_ENV = "RAG_EVAL_CACHE"
 CACHE_VERSION = 1
@@ -67,7 +67,12 @@ def _update_with_file(digest: "hashlib._Hash", path: Path) -> None:
 def index_key(corpus: Path, recipe: IndexRecipe) -> str:
     """A short, stable name for the index of ``corpus`` built with ``recipe``."""
     material = json.dumps(
-        {"corpus": corpus_fingerprint(corpus), "recipe": vars(recipe), "cache_version": CACHE_VERSION},
+        {
+            "corpus": corpus_fingerprint(corpus),
+            "recipe": vars(recipe),
+            "cache_version": CACHE_VERSION,
+            "index_format": FORMAT_VERSION,  # a change in how chunks are cut makes a new index
+        },
         sort_keys=True,
     )
     return hashlib.sha256(material.encode()).hexdigest()[:16]
