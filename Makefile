@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: chat test test-fast install install-test browser
+.PHONY: chat test test-fast eval-gate install install-test browser
 
 chat: install
 	$(BIN)/rag chat
@@ -14,6 +14,10 @@ test: install-test browser
 
 test-fast: install-test
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m "not slow and not browser"
+
+# The SciFact and SQuAD suites against their stored baselines and the targets (embeds SciFact once: ~7 min).
+eval-gate: install-test
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m benchmark tests/evals
 
 install: $(VENV)/.installed
 

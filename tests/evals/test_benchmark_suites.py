@@ -34,7 +34,7 @@ def _run_suite_against_baseline(name: str, out_dir: Path) -> dict[str, dict[str,
     return {run["name"]: run["metrics"] for run in report["runs"]}
 
 
-@pytest.mark.slow
+@pytest.mark.benchmark
 def test_scifact_meets_its_baseline_and_targets(tmp_path: Path) -> None:
     metrics = _run_suite_against_baseline("scifact", tmp_path)
     # Dense, best chunk per document, lands above MTEB's whole-document 0.645 (bench/dense_whole_docs.py
@@ -44,10 +44,9 @@ def test_scifact_meets_its_baseline_and_targets(tmp_path: Path) -> None:
     assert metrics["hybrid"]["ndcg@10"] >= 0.72
     for metric in ("ndcg@10", "recall@100", "mrr@10", "recall@1"):
         assert metrics["hybrid"][metric] > max(metrics["dense"][metric], metrics["bm25"][metric]), metric
-    assert metrics["hybrid"]["latency_p95_ms"] < 50
 
 
-@pytest.mark.slow
+@pytest.mark.benchmark
 def test_squad_a_hybrid_beats_the_better_single_retriever(tmp_path: Path) -> None:
     metrics = _run_suite_against_baseline("squad_a", tmp_path)
     for metric in ("mrr@10", "recall@1", "ndcg@10", "recall@10"):
