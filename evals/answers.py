@@ -97,7 +97,7 @@ class AnswerSuiteSettings:
     llm: str = "extractive"
 
     @classmethod
-    def from_suite(cls, suite: dict[str, Any]) -> "AnswerSuiteSettings":
+    def from_suite(cls, suite: dict[str, Any]) -> AnswerSuiteSettings:
         table = dict(suite.get("answers", {}))
         known = {name for name in cls.__dataclass_fields__}
         unknown = set(table) - known

@@ -14,7 +14,7 @@ assistant abstains, citing nothing, when the best retrieved sentences are too we
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda, RunnablePassthrough
@@ -58,7 +58,7 @@ class Assistant:
 
     def __init__(
         self,
-        retriever: "Retriever",
+        retriever: Retriever,
         llm: Any = None,
         *,
         k: int = DEFAULT_K,
@@ -111,10 +111,11 @@ class Assistant:
         ``query`` is the standalone form of ``question`` that retrieval used.
         """
         # The heuristic appends context to the question; an LLM rewrites it (then the rewrite is the question).
+        context = ""
         if query.startswith(question):
-            question, context = question, query[len(question) :].strip()
+            context = query[len(question) :].strip()
         else:
-            question, context = query, ""
+            question = query
         scoring = self.extractive.score(question, [p.text for p in passages], context)
         log.debug("question %r: %d passages, confidence %.3f", question, len(passages), scoring.confidence)
         if scoring.confidence < self.extractive.settings.abstain_below:
@@ -160,7 +161,7 @@ class Assistant:
             )
         )
 
-    def as_runnable(self) -> "AssistantRunnable":
+    def as_runnable(self) -> AssistantRunnable:
         """This assistant as a LangChain Runnable: input a question or ``{"question", "history"}``."""
         return AssistantRunnable(self)
 
@@ -202,11 +203,11 @@ class AssistantRunnable(Runnable[Any, Answer]):
         return self.assistant.retrieve(state["query"])
 
     @property
-    def InputType(self) -> type:  # noqa: N802 (LangChain's name)
+    def InputType(self) -> type:
         return dict
 
     @property
-    def OutputType(self) -> type:  # noqa: N802
+    def OutputType(self) -> type:
         return Answer
 
     def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Answer:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -50,12 +50,12 @@ def _read_history(path: Path | None) -> list[dict[str, str]]:
 def ask_command(
     question: Annotated[str, typer.Argument(help="The question to answer from the documents.")],
     index: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option("--index", "-i", help=f"Index folder. Default: ${INDEX_ENV}, else ~/.local/share/rag-assistant/default."),
     ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the whole Answer as JSON.")] = False,
     llm: Annotated[
-        Optional[str],
+        str | None,
         typer.Option(
             "--llm",
             help="Answer backend: extractive (default, offline), openai:MODEL, ollama:MODEL or gguf:PATH. "
@@ -65,7 +65,7 @@ def ask_command(
     k: Annotated[int, typer.Option("--k", "-k", min=1, help="Passages given to the answerer.")] = DEFAULT_K,
     mode: Annotated[str, typer.Option(help="Retrieval: hybrid, dense or bm25.")] = "hybrid",
     history: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option(help="A JSON chat history file: read for follow-ups, then this turn is appended to it."),
     ] = None,
 ) -> None:

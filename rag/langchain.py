@@ -102,7 +102,7 @@ class RagLangChainRetriever(BaseRetriever):
         return [passage_to_document(p) for p in self.retriever.search(query, k=int(k), **options)]
 
 
-def to_langchain_retriever(retriever: "Retriever", k: int = 4, **search_options: Any) -> RagLangChainRetriever:
+def to_langchain_retriever(retriever: Retriever, k: int = 4, **search_options: Any) -> RagLangChainRetriever:
     """Wrap ``retriever`` as a LangChain ``BaseRetriever`` returning ``k`` Documents a query.
 
     ``search_options`` are passed to ``Retriever.search`` (mode, sources, document_ids, per_document).

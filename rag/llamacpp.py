@@ -67,7 +67,7 @@ class LlamaCppChatModel(BaseChatModel):
     _llama: Any = PrivateAttr(default=None)
 
     @classmethod
-    def from_settings(cls, settings: "LlmSettings") -> "LlamaCppChatModel":
+    def from_settings(cls, settings: LlmSettings) -> LlamaCppChatModel:
         """A model for ``settings`` (backend ``gguf``); checks that llama-cpp-python can be imported."""
         cls._import_llama_cpp()
         return cls(

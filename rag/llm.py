@@ -64,14 +64,14 @@ class LlmSettings:
             raise LlmConfigError("max_tokens and context_tokens must be >= 1")
 
     @classmethod
-    def parse(cls, spec: str, base: "LlmSettings | None" = None) -> "LlmSettings":
+    def parse(cls, spec: str, base: LlmSettings | None = None) -> LlmSettings:
         """Settings from ``backend[:model]``, e.g. ``openai:qwen2.5-7b`` or ``gguf:/models/x.gguf``."""
         backend, _, model = spec.strip().partition(":")
         base = base or cls()
         return replace(base, backend=backend.strip().lower(), model=model.strip() or base.model)
 
     @classmethod
-    def from_mapping(cls, values: Mapping[str, Any], base: "LlmSettings | None" = None) -> "LlmSettings":
+    def from_mapping(cls, values: Mapping[str, Any], base: LlmSettings | None = None) -> LlmSettings:
         """Settings from a TOML table; unknown keys are an error (a typo should not be ignored)."""
         known = {f.name for f in fields(cls)}
         unknown = set(values) - known
@@ -83,7 +83,7 @@ class LlmSettings:
         return settings
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, base: "LlmSettings | None" = None) -> "LlmSettings":
+    def from_env(cls, environ: Mapping[str, str] | None = None, base: LlmSettings | None = None) -> LlmSettings:
         """Settings from ``RAG_LLM*`` environment variables over ``base``."""
         environ = os.environ if environ is None else environ
         settings = base or cls()

@@ -67,7 +67,7 @@ def assistant(retriever: Retriever) -> Assistant:
 class ExplodingChatModel(FakeListChatModel):
     """A chat model that must not be called."""
 
-    def _call(self, *args, **kwargs):  # noqa: ANN002, ANN003
+    def _call(self, *args, **kwargs):
         raise AssertionError("the LLM was called although retrieval was too weak")
 
 

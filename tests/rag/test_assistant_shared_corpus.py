@@ -18,7 +18,7 @@ def assistant(shared_corpus_index: Path) -> Assistant:
     return Assistant(Retriever.open(shared_corpus_index))
 
 
-def _check_citations(assistant: Assistant, answer) -> None:  # noqa: ANN001
+def _check_citations(assistant: Assistant, answer) -> None:
     assert answer.citations, answer.text
     for citation in answer.citations:
         assert citation.supported

@@ -12,8 +12,8 @@ from langchain_core.retrievers import BaseRetriever
 # @pytest.mark.vcr, a marker of pytest-recording; our config disables that plugin and uses
 # --strict-markers, so the import would fail. Until "vcr" is listed in pyproject's markers,
 # declare it here (MarkGenerator keeps its known markers in ``_markers``).
-pytest.mark._markers.add("vcr")  # noqa: SLF001
-from langchain_tests.integration_tests import RetrieversIntegrationTests  # noqa: E402
+pytest.mark._markers.add("vcr")
+from langchain_tests.integration_tests import RetrieversIntegrationTests
 
 from rag import Retriever
 from rag.langchain import RagLangChainRetriever, to_langchain_retriever

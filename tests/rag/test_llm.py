@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from rag.llm import LlmConfigError, LlmSettings, answer_messages, load_llm_settings, make_chat_model
 from rag.llamacpp import LlamaCppChatModel
+from rag.llm import LlmConfigError, LlmSettings, answer_messages, load_llm_settings, make_chat_model
 
 
 @pytest.fixture(autouse=True)
