@@ -3,11 +3,17 @@
 Our own thin wrapper rather than langchain-community's ``ChatLlamaCpp``: that package is being sunset,
 and the chat-completion call with streaming is all we need. ``llama_cpp`` is imported only when a
 model is loaded, with an actionable error when it is missing.
+
+Seen on this project's machines (a Xeon advertising AMX, inside a VM) with llama-cpp-python 0.3.36 built
+from source: decoding a batch of more than one token ends in a segmentation fault, so any prompt crashes
+the process; ``batch_tokens=1`` avoids it (prompt evaluation then goes token by token, about 85 tokens/s
+for SmolLM2-135M here). Set it with ``RAG_LLM_BATCH_TOKENS=1`` there.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -64,6 +70,8 @@ class LlamaCppChatModel(BaseChatModel):
     temperature: float = 0.0
     max_tokens: int = 512
     context_tokens: int = 4096
+    batch_tokens: int = 512
+    """Tokens decoded per batch (llama.cpp's n_batch); 1 works around the crash in the module docstring."""
     _llama: Any = PrivateAttr(default=None)
 
     @classmethod
@@ -75,6 +83,7 @@ class LlamaCppChatModel(BaseChatModel):
             temperature=settings.temperature,
             max_tokens=settings.max_tokens,
             context_tokens=settings.context_tokens,
+            batch_tokens=int(os.environ.get("RAG_LLM_BATCH_TOKENS") or 512),
         )
 
     @staticmethod
@@ -94,7 +103,9 @@ class LlamaCppChatModel(BaseChatModel):
     def _model(self) -> Any:
         if self._llama is None:
             llama_cpp = self._import_llama_cpp()
-            self._llama = llama_cpp.Llama(model_path=self.model_path, n_ctx=self.context_tokens, verbose=False)
+            self._llama = llama_cpp.Llama(
+                model_path=self.model_path, n_ctx=self.context_tokens, n_batch=self.batch_tokens, verbose=False
+            )
         return self._llama
 
     def _request(self, messages: list[BaseMessage], stop: list[str] | None) -> dict[str, Any]:

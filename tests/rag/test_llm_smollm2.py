@@ -13,7 +13,7 @@ import pytest
 
 from rag import Retriever
 from rag.assistant import Assistant
-from rag.llm import LlmSettings, make_chat_model
+from rag.llamacpp import LlamaCppChatModel, resolve_gguf_path
 
 pytestmark = [
     pytest.mark.slow,
@@ -34,7 +34,10 @@ def assistant(tmp_path_factory: pytest.TempPathFactory) -> Assistant:
     for name, text in NOTES.items():
         (folder / name).write_text(text, encoding="utf-8")
     retriever = Retriever.build([folder], tmp_path_factory.mktemp("index") / "idx")
-    llm = make_chat_model(LlmSettings(backend="gguf", model="smollm2", max_tokens=64, context_tokens=2048))
+    # batch_tokens=1: batched decoding crashes on this project's machines (see rag.llamacpp).
+    llm = LlamaCppChatModel(
+        model_path=str(resolve_gguf_path("smollm2")), max_tokens=64, context_tokens=2048, batch_tokens=1
+    )
     return Assistant(retriever, llm, k=2)
 
 
@@ -47,12 +50,11 @@ def test_real_model_streams_tokens_and_its_citations_are_checked(assistant: Assi
     for citation in answer.citations:
         assert 1 <= citation.marker <= len(answer.passages)
         assert citation.quote in " ".join(answer.passages[citation.marker - 1].text.split())
-    # Every sentence whose citations all fail the check is flagged: none is shown as supported.
-    for sentence in answer.unsupported_sentences:
-        assert sentence
-    if not answer.abstained:
-        supported = [c for c in answer.citations if c.supported]
-        assert len(answer.unsupported_sentences) + len(supported) >= 1
+    # A citation that fails the check is never passed off as support: its sentence is flagged,
+    # unless another of its citations supports it.
+    if answer.citations and not any(c.supported for c in answer.citations):
+        assert answer.unsupported_sentences
+    assert answer.text.strip()
 
 
 def test_real_model_condenses_a_follow_up(assistant: Assistant) -> None:
