@@ -8,16 +8,20 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-from rag.assistant import DEFAULT_K, Assistant
 from rag.config import INDEX_ENV, default_index_dir
-from rag.conversation import normalise_history
 from rag.types import Answer
+
+if TYPE_CHECKING:
+    from rag.assistant import Assistant
+
+# rag.assistant.DEFAULT_K, repeated so that `rag --help` does not import the answer chain (a test checks).
+DEFAULT_K = 5
 
 __all__ = ["ask_command", "format_sources"]
 
@@ -39,6 +43,8 @@ def format_sources(answer: Answer) -> list[str]:
 
 
 def _read_history(path: Path | None) -> list[dict[str, str]]:
+    from rag.conversation import normalise_history
+
     if path is None or not path.exists():
         return []
     try:
@@ -71,6 +77,7 @@ def ask_command(
 ) -> None:
     """Answer a question from the index, citing the passages; says so when the documents don't answer."""
     from index.store import IndexStoreError
+    from rag.assistant import Assistant
     from rag.llm import LlmConfigError, load_llm_settings, make_chat_model
     from rag.retriever import Retriever
 
@@ -95,7 +102,7 @@ def ask_command(
         history.write_text(json.dumps(earlier + turn, ensure_ascii=False, indent=2), encoding="utf-8")
 
 
-def _ask(assistant: Assistant, question: str, history: list[dict[str, str]], stream: bool) -> Answer:
+def _ask(assistant: "Assistant", question: str, history: list[dict[str, str]], stream: bool) -> Answer:
     answer = None
     streamed: list[str] = []
     for delta in assistant.stream(question, history):

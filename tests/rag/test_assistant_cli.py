@@ -78,3 +78,16 @@ def test_user_errors_are_one_line(app: typer.Typer, tmp_path: Path, index_dir: P
     assert missing.exit_code == 1 and "error:" in missing.output
     bad_llm = CliRunner().invoke(app, ["ask", "Who?", "--index", str(index_dir), "--llm", "gpt5"])
     assert bad_llm.exit_code == 1 and "unknown LLM backend" in bad_llm.output
+
+
+def test_command_module_loads_without_the_answer_chain() -> None:
+    import subprocess
+    import sys
+
+    from rag.assistant import DEFAULT_K
+    from rag.assistant_cli import DEFAULT_K as CLI_DEFAULT_K
+
+    assert CLI_DEFAULT_K == DEFAULT_K
+    code = "import sys, rag.assistant_cli; print('rag.assistant' in sys.modules, 'langchain_core' in sys.modules)"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert loaded[0] == "False"
