@@ -37,10 +37,11 @@ def _run_suite_against_baseline(name: str, out_dir: Path) -> dict[str, dict[str,
 @pytest.mark.benchmark
 def test_scifact_meets_its_baseline_and_targets(tmp_path: Path) -> None:
     metrics = _run_suite_against_baseline("scifact", tmp_path)
-    # Dense, best chunk per document, lands above MTEB's whole-document 0.645 (bench/dense_whole_docs.py
-    # reproduces 0.6451 without chunking); BM25 over chunks lands below Anserini's whole-document 0.679.
-    assert metrics["dense"]["ndcg@10"] == pytest.approx(0.666, abs=0.01)
-    assert metrics["bm25"]["ndcg@10"] == pytest.approx(0.652, abs=0.03)
+    # Dense, best chunk per document, lands a little above MTEB's whole-document 0.645 because chunks
+    # are not truncated at 256 tokens (bench/dense_whole_docs.py reproduces 0.6451 without chunking).
+    # BM25 over title-prefixed chunks lands within 0.01 of 0.68 (Anserini 0.679).
+    assert metrics["dense"]["ndcg@10"] == pytest.approx(0.645, abs=0.02)
+    assert metrics["bm25"]["ndcg@10"] == pytest.approx(0.68, abs=0.01)
     assert metrics["hybrid"]["ndcg@10"] >= 0.72
     for metric in ("ndcg@10", "recall@100", "mrr@10", "recall@1"):
         assert metrics["hybrid"][metric] > max(metrics["dense"][metric], metrics["bm25"][metric]), metric
