@@ -129,6 +129,12 @@ def fuse(
     if method not in FUSION_METHODS:
         raise ValueError(f"fusion method must be one of {', '.join(FUSION_METHODS)}; got {method!r}")
     hits = {hit.row: hit for hit, _ in [*dense, *lexical]}
-    by_row = [[(hit.row, score) for hit, score in dense], [(hit.row, score) for hit, score in lexical]]
+    lexical_rows = [(hit.row, score) for hit, score in lexical]
+    if len(lexical) < len(dense):
+        # BM25 ran out of matches: every other chunk shares no word with the query and scores exactly 0.
+        # Counting those zeros keeps a lone match from standardising to 0, the same as no match at all.
+        matched = {row for row, _ in lexical_rows}
+        lexical_rows += [(hit.row, 0.0) for hit, _ in dense if hit.row not in matched]
+    by_row = [[(hit.row, score) for hit, score in dense], lexical_rows]
     fused = zscore_fusion(by_row) if method == "zscore" else rrf_fusion(by_row)
     return [(hits[row], score) for row, score in fused]

@@ -71,3 +71,17 @@ def test_fuse_returns_each_stored_chunk_once_with_its_fused_score() -> None:
 def test_fuse_refuses_an_unknown_method() -> None:
     with pytest.raises(ValueError, match="fusion method must be one of zscore, rrf; got 'max'"):
         fuse([], [], "max")  # type: ignore[arg-type]
+
+
+def test_a_lone_bm25_match_lifts_its_chunk_in_a_small_collection():
+    """Regression: with one BM25 match its z-score was 0, the same as chunks that matched nothing."""
+    from index.store import StoredChunk
+    from index.types import Chunk
+    from rag.fusion import fuse
+
+    def hit(row: int) -> StoredChunk:
+        return StoredChunk(row=row, chunk=Chunk(str(row), "d", "t", 0, 1), source="s", title="t")
+
+    dense = [(hit(1), 0.40), (hit(2), 0.36), (hit(3), 0.20), (hit(4), 0.10)]
+    lexical = [(hit(2), 3.1)]
+    assert [h.row for h, _ in fuse(dense, lexical)][0] == 2
