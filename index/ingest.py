@@ -300,12 +300,3 @@ def _rebuild(
         os.replace(staging, index_dir)
         shutil.rmtree(retired, ignore_errors=True)
     return report
-
-
-def remove_from_index(index_dir: str | Path, document_ids: Iterable[str]) -> int:
-    """Delete documents by id; returns how many were there."""
-    store = IndexStore.open(index_dir)
-    with store.writer_lock():
-        removed = store.delete_documents(document_ids)
-        store.save()
-    return removed
