@@ -105,7 +105,7 @@ class Ingestor:
             progress.start_embedding(sum(len(p.chunks) for p in pending))
             self._embed_and_commit(pending, report, progress)
             if prune:
-                report.removed = self._prune(paths, files, seen_ids)
+                report.removed = self._prune(paths, seen_ids)
         self.store.save()
         report.seconds = time.perf_counter() - started
         return report
@@ -191,7 +191,7 @@ class Ingestor:
             progress.advance(min(step, len(texts) - start))
         return vectors
 
-    def _prune(self, roots: Sequence[str | Path], files: list[Path], seen_ids: set[str]) -> int:
+    def _prune(self, roots: Sequence[str | Path], seen_ids: set[str]) -> int:
         """Remove documents from the given roots that this run did not see, and those whose file is gone."""
         root_paths = [Path(root).resolve() for root in roots]
         doomed = []
