@@ -284,7 +284,7 @@ def calibrate_citations(argv: Sequence[str]) -> int:
     """
     from rag.citations import check_support
     from rag.retriever import Retriever
-    from rag.sentences import VectorCache
+    from rag.sentences import EncodingCache
 
     parser = argparse.ArgumentParser(prog="python -m evals.answers calibrate-citations")
     parser.add_argument("--index", required=True, help="an index of the SciFact corpus")
@@ -297,7 +297,7 @@ def calibrate_citations(argv: Sequence[str]) -> int:
             record = json.loads(line)
             abstracts[str(record.get("_id", record.get("id")))] = record["text"]
     retriever = Retriever.open(arguments.index)
-    vectors = VectorCache(retriever.embedder.embed)
+    vectors = EncodingCache(retriever.embedder.encode)
     measured: dict[str, list[tuple[float, float]]] = {"supporting": [], "other": []}
     with open(folder / "queries.jsonl", encoding="utf-8") as handle:
         claims = [json.loads(line) for line in handle]

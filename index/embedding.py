@@ -55,6 +55,19 @@ def resolve_model_path(model: str) -> str:
     return model  # a hub name: loads only if it is already in the local cache
 
 
+@dataclass(frozen=True)
+class Encoding:
+    """One text as the model reads it: its sentence vector and its contextual token vectors.
+
+    ``tokens`` are the model's word pieces (``"##"`` marks a continuation), special tokens left out;
+    ``token_vectors`` has one L2-normalised float16 row per token (float16 halves what a cache holds).
+    """
+
+    vector: np.ndarray
+    tokens: tuple[str, ...]
+    token_vectors: np.ndarray
+
+
 @dataclass
 class Embedder:
     """Embeds texts with a sentence-transformers model, on the CPU, in batches.
@@ -125,6 +138,32 @@ class Embedder:
             show_progress_bar=False,
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def encode(self, texts: list[str]) -> list[Encoding]:
+        """Each text's normalised vector with its token vectors, from one pass of the model.
+
+        The token vectors let a caller match words in context (see :mod:`rag.extractive`);
+        text beyond ``max_tokens`` is truncated as in :meth:`embed`.
+        """
+        if not texts:
+            return []
+        outputs = self._model.encode(texts, batch_size=self.batch_size, output_value=None, show_progress_bar=False)
+        special = set(self._model.tokenizer.all_special_ids)
+        encodings = []
+        for output in outputs:
+            ids = output["input_ids"].tolist()
+            keep = [i for i, token_id in enumerate(ids) if token_id not in special]
+            vector = output["sentence_embedding"].float().numpy()
+            tokens = output["token_embeddings"][keep].float().numpy()
+            tokens /= np.maximum(np.linalg.norm(tokens, axis=1, keepdims=True), 1e-9)
+            encodings.append(
+                Encoding(
+                    vector=(vector / max(float(np.linalg.norm(vector)), 1e-9)).astype(np.float32),
+                    tokens=tuple(self._model.tokenizer.convert_ids_to_tokens([ids[i] for i in keep])),
+                    token_vectors=tokens.astype(np.float16),
+                )
+            )
+        return encodings
 
     def embed_query(self, query: str) -> np.ndarray:
         """One normalised vector for a search query."""

@@ -23,7 +23,7 @@ from rag.citations import ABSTENTION_TEXT, SupportCheck, citation_for, is_absten
 from rag.conversation import Message, heuristic_standalone, llm_standalone, normalise_history
 from rag.extractive import ExtractiveAnswerer, ExtractiveSettings, ScoredSentence
 from rag.llm import answer_messages, stream_text
-from rag.sentences import VectorCache
+from rag.sentences import EncodingCache
 from rag.types import Answer, AnswerDelta, Passage
 
 if TYPE_CHECKING:
@@ -73,8 +73,8 @@ class Assistant:
         self.k = k
         self.mode = mode
         self.search_options = dict(search_options or {})
-        self.vectors = VectorCache(retriever.embedder.embed)
-        self.extractive = ExtractiveAnswerer(self.vectors.embed, settings)
+        self.vectors = EncodingCache(retriever.embedder.encode)
+        self.extractive = ExtractiveAnswerer(self.vectors.encode, settings)
 
     def standalone_query(self, question: str, history: History = None) -> str:
         """``question`` rewritten to stand alone: by the LLM when there is one, else by the heuristic."""

@@ -14,7 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Span", "VectorCache", "prose_score", "split_sentences"]
+from index.embedding import Encoding
+
+__all__ = ["EncodingCache", "Span", "prose_score", "split_sentences"]
 
 
 @dataclass(frozen=True)
@@ -220,41 +222,50 @@ def prose_score(sentence: str) -> float:
     return score
 
 
-class VectorCache:
-    """Embeds texts through ``embed`` and remembers the vectors of the most recent ``capacity`` texts.
+class EncodingCache:
+    """Encodes texts through ``encode`` (``Embedder.encode``) and remembers the most recent ``capacity``.
 
     Passages recur across questions (and a conversation asks about the same ones again), so their
-    sentences are embedded once. Safe to share between threads (``Runnable.batch`` uses several).
+    sentences are encoded once. Safe to share between threads (``Runnable.batch`` uses several).
+    An entry holds a sentence's token vectors in float16, about 30 kB for a 40-token sentence: the
+    default capacity keeps some 250 MB at most.
 
     >>> import numpy as np
-    >>> cache = VectorCache(lambda texts: np.ones((len(texts), 2), dtype=np.float32), capacity=2)
+    >>> from index.embedding import Encoding
+    >>> fake = lambda texts: [Encoding(np.ones(2, np.float32), (t,), np.ones((1, 2), np.float16)) for t in texts]
+    >>> cache = EncodingCache(fake, capacity=2)
     >>> cache.embed(["a", "b", "a"]).shape, cache.misses
     ((3, 2), 2)
     """
 
-    def __init__(self, embed: Callable[[list[str]], np.ndarray], capacity: int = 50_000) -> None:
+    def __init__(self, encode: Callable[[list[str]], list[Encoding]], capacity: int = 8_000) -> None:
         if capacity < 1:
             raise ValueError(f"capacity must be >= 1, got {capacity}")
-        self._embed = embed
-        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._encode = encode
+        self._encodings: OrderedDict[str, Encoding] = OrderedDict()
         self._lock = threading.Lock()
         self.capacity = capacity
         self.misses = 0
 
-    def embed(self, texts: list[str]) -> np.ndarray:
-        """One vector a text, in order; only texts not seen recently reach the model."""
+    def encode(self, texts: list[str]) -> list[Encoding]:
+        """One encoding a text, in order; only texts not seen recently reach the model."""
         with self._lock:
-            found = {text: self._vectors[text] for text in texts if text in self._vectors}
+            found = {text: self._encodings[text] for text in texts if text in self._encodings}
         missing = list(dict.fromkeys(t for t in texts if t not in found))
         if missing:
-            # Embedded outside the lock: another thread may embed the same text meanwhile, which costs
+            # Encoded outside the lock: another thread may encode the same text meanwhile, which costs
             # time, never correctness.
-            found.update(zip(missing, self._embed(missing)))
+            found.update(zip(missing, self._encode(missing)))
         with self._lock:
             self.misses += len(missing)
             for text in texts:
-                self._vectors[text] = found[text]
-                self._vectors.move_to_end(text)
-            while len(self._vectors) > self.capacity:
-                self._vectors.popitem(last=False)
-        return np.vstack([found[text] for text in texts]) if texts else np.zeros((0, 0), dtype=np.float32)
+                self._encodings[text] = found[text]
+                self._encodings.move_to_end(text)
+            while len(self._encodings) > self.capacity:
+                self._encodings.popitem(last=False)
+        return [found[text] for text in texts]
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """The texts' normalised sentence vectors, one row each (what ``Embedder.embed`` gives)."""
+        encodings = self.encode(texts)
+        return np.vstack([e.vector for e in encodings]) if encodings else np.zeros((0, 0), dtype=np.float32)

@@ -52,3 +52,20 @@ def test_squad_a_hybrid_beats_the_better_single_retriever(tmp_path: Path) -> Non
     metrics = _run_suite_against_baseline("squad_a", tmp_path)
     for metric in ("mrr@10", "recall@1", "ndcg@10", "recall@10"):
         assert metrics["hybrid"][metric] > max(metrics["dense"][metric], metrics["bm25"][metric]), metric
+
+
+@pytest.mark.benchmark
+def test_squad_a_answers_hold_their_baseline_and_the_abstention_targets(tmp_path: Path) -> None:
+    metrics = _run_suite_against_baseline("squad_a_answers", tmp_path)["answer"]
+    # SciFact claims asked of SQuAD's paragraphs are declined; SQuAD's own questions rarely are.
+    assert metrics["abstention_rate"] >= 0.95
+    assert metrics["false_abstention_rate"] <= 0.05
+    # Measured 0.786 and 0.853 when these lines were written (targets 0.85 and 0.92 not yet met).
+    assert metrics["answer_contains_gold"] >= 0.77
+    assert metrics["citation_precision"] >= 0.84
+
+
+@pytest.mark.benchmark
+def test_questions_from_another_corpus_are_declined(tmp_path: Path) -> None:
+    metrics = _run_suite_against_baseline("scifact_unanswerable_answers", tmp_path)["answer"]
+    assert metrics["abstention_rate"] >= 0.95
