@@ -86,7 +86,8 @@ def _joins_next(line: str, next_line: str) -> bool:
         return False
     if _is_title_case(line):
         return False
-    first = next_line.lstrip()[0]
+    # Inline code, quotes and brackets open a word: "calling\n`fs.open()` is not recommended" goes on.
+    first = next_line.lstrip().lstrip("`\"'“‘([*_")[:1]
     # A wrapped line goes on in lower case; a long line that stops mid-sentence also goes on
     # when the next starts with a capital (a name), whereas a short one is a heading or a label.
     return first.islower() or (len(line.strip()) >= 60 and first.isalnum())

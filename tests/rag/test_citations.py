@@ -85,6 +85,20 @@ def test_sentences_keep_offsets_and_join_wrapped_pdf_lines() -> None:
     assert spans[2].text == "4.8.2. Keyword Arguments"
 
 
+def test_a_sentence_wrapped_before_inline_code_stays_one_sentence() -> None:
+    # Node's fs.md wraps a sentence before a line that opens with inline code; it was cut in two,
+    # and the extractive answer quoted both halves as two sentences.
+    text = (
+        "Using `fs.exists()` to check for the existence of a file before calling\n"
+        "`fs.open()`, `fs.readFile()`, or `fs.writeFile()` is not recommended. Doing so is a race."
+    )
+    assert [s.clean for s in split_sentences(text)] == [
+        "Using `fs.exists()` to check for the existence of a file before calling `fs.open()`, `fs.readFile()`, "
+        "or `fs.writeFile()` is not recommended.",
+        "Doing so is a race.",
+    ]
+
+
 def test_abbreviations_and_initials_do_not_end_sentences() -> None:
     spans = split_sentences("The U.S. and China met, e.g. in Beijing. J. R. R. Tolkien wrote it. Done.")
     assert [s.text for s in spans] == ["The U.S. and China met, e.g. in Beijing.", "J. R. R. Tolkien wrote it.", "Done."]
