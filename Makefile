@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: chat test test-fast eval-gate install install-test browser
+.PHONY: chat test test-fast eval-gate install install-test browser build-tools
 
 chat: install
 	$(BIN)/rag chat
@@ -31,9 +31,19 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e .
 	touch $@
 
+# The test extras build llama-cpp-python from source (about 5 minutes on 2 cores; it serves the
+# small SmolLM2 model the LLM tests talk to), which needs CMake and a C++ compiler.
 $(VENV)/.installed-test: $(VENV)/.installed
+	@$(MAKE) --no-print-directory build-tools
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $@
+
+build-tools:
+	@if ! command -v cmake >/dev/null || ! command -v g++ >/dev/null; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq cmake g++ >/dev/null; \
+		else echo "cmake and g++ are needed to build llama-cpp-python: sudo apt-get install cmake g++"; exit 1; fi; \
+	fi
 
 # Debian's Chromium for the browser tests (never a downloaded browser); skipped where apt is unusable.
 browser:
