@@ -232,7 +232,7 @@ def _token_match(
         pieces += [with_context.tokens[i] for i in extra]
         vectors.append(with_context.token_vectors[extra])
     if not pieces:
-        return [0.0] * len(sentences), {}
+        return [0.0] * len(sentences), {index: 0.0 for index, _ in candidates}
     query = np.vstack(vectors).astype(np.float32)
     weights = np.array(_inverse_frequency(pieces, [set(e.tokens) for e in sentences]))
     if with_context is not None:

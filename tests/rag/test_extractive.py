@@ -73,3 +73,10 @@ def test_max_sentences_one_gives_one_sentence(embedder: Embedder) -> None:
 
 def test_question_with_nothing_in_common_is_declined(answerer: ExtractiveAnswerer) -> None:
     assert answerer.answer_sentences("What is the boiling point of mercury in kelvin?", [GLACIER, SOUTHERN]) == []
+
+
+def test_question_of_only_function_words_is_scored_without_error(answerer: ExtractiveAnswerer) -> None:
+    # No token of "What is it?" carries a topic; scoring must still work (it crashed with a KeyError).
+    scoring = answerer.score("What is it?", [GLACIER])
+    assert len(scoring.sentences) == 2
+    assert all(s.token_match == 0.0 for s in scoring.sentences)
