@@ -104,7 +104,7 @@ def _segments(text: str) -> list[tuple[int, int]]:
     segments: list[tuple[int, int]] = []
     lines = _lines(text)
     current: tuple[int, int] | None = None
-    in_fence = False
+    in_fence = _starts_inside_fence([text[start:end] for start, end in lines])
     for index, (start, end) in enumerate(lines):
         if text[start:end].lstrip().startswith("```"):
             in_fence = not in_fence
@@ -128,6 +128,18 @@ def _segments(text: str) -> list[tuple[int, int]]:
     if current:
         segments.append(current)
     return segments
+
+
+def _starts_inside_fence(lines: list[str]) -> bool:
+    """Whether the text begins inside a fenced code block (a chunk can start mid-block).
+
+    So it does when its first fence is a bare ``` (a closing fence; an opening one often names the
+    language) and a line before it is code.
+    """
+    for index, line in enumerate(lines):
+        if line.lstrip().startswith("```"):
+            return line.strip() == "```" and any(_CODE_LINE.search(before) for before in lines[:index])
+    return False
 
 
 def _is_abbreviation(text: str, period_at: int) -> bool:

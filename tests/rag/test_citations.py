@@ -99,6 +99,22 @@ def test_a_sentence_wrapped_before_inline_code_stays_one_sentence() -> None:
     ]
 
 
+def test_a_chunk_that_starts_inside_a_code_block_still_joins_its_prose() -> None:
+    # A chunk of Node's events.md begins mid-way through a fenced example: the closing fence was taken
+    # for an opening one, so the prose after it was split line by line into half sentences.
+    text = (
+        "const myEmitter = new MyEmitter();\nmyEmitter.emit('event');\n```\n\n"
+        "Using the `eventEmitter.once()` method, it is possible to register a listener\n"
+        "that is called at most once for a particular event.\n\n```mjs\nimport { EventEmitter } from 'node:events';\n"
+    )
+    sentences = [s.clean for s in split_sentences(text)]
+    assert (
+        "Using the `eventEmitter.once()` method, it is possible to register a listener that is called at most "
+        "once for a particular event." in sentences
+    )
+    assert "import { EventEmitter } from 'node:events';" in sentences
+
+
 def test_abbreviations_and_initials_do_not_end_sentences() -> None:
     spans = split_sentences("The U.S. and China met, e.g. in Beijing. J. R. R. Tolkien wrote it. Done.")
     assert [s.text for s in spans] == ["The U.S. and China met, e.g. in Beijing.", "J. R. R. Tolkien wrote it.", "Done."]
