@@ -54,7 +54,9 @@ def measure(answerer, cases: Sequence[tuple[str, list[str], list[str]]]) -> dict
         if not scoring.sentences:
             continue
         best = scoring.sentences[0]
-        chosen = type(answerer)(answerer.encode, dataclasses.replace(answerer.settings, abstain_below=-1.0)).choose(scoring)
+        chosen = type(answerer)(answerer.encode, dataclasses.replace(answerer.settings, abstain_below=-1.0)).choose(
+            scoring
+        )
         right["sentence"] += contains_gold(best.span.clean, golds)
         right["passage"] += contains_gold(passages[best.passage_index], golds)
         answer = " ".join(s.span.clean for s in chosen)

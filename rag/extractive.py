@@ -57,12 +57,16 @@ Encode = Callable[[list[str]], list[Encoding]]
 CONTEXT_TERM_WEIGHT = 0.3
 """Weight of a term carried over from earlier turns, relative to a term of the question itself."""
 # Words that make a sentence a question, not what it is about: they would match any sentence.
-_QUESTION_WORDS = "what which who whom whose when where why how much many do does did can could would should shall may might i me my"
+_QUESTION_WORDS = (
+    "what which who whom whose when where why how much many do does did can could would should shall may might i me my"
+)
 _QUESTION_STEMS = frozenset(tokenize(_QUESTION_WORDS))
 # Word pieces that carry no topic: question words and the commonest function words.
 _UNINFORMATIVE_PIECES = frozenset(
-    (_QUESTION_WORDS + " the a an of in on at to for by with from and or is was were are be been it its this that"
-     " as their his her they he she there than then into about").split()
+    (
+        _QUESTION_WORDS + " the a an of in on at to for by with from and or is was were are be been it its this that"
+        " as their his her they he she there than then into about"
+    ).split()
 )
 
 
@@ -149,8 +153,11 @@ class ExtractiveAnswerer:
             cosines = np.array([e.vector for e in sentences]) @ (blend / max(float(np.linalg.norm(blend)), 1e-9))
         else:
             cosines = np.array([e.vector for e in sentences]) @ encodings[0].vector
-        lexical = _stem_match(question, context, [span.text for _, span in candidates])
-        token_match, passage_match = _token_match(encodings[0], encodings[1] if context else None, candidates, sentences)
+        sentence_stems = [set(tokenize(span.text)) for _, span in candidates]
+        lexical = _stem_match(question, context, sentence_stems)
+        token_match, passage_match = _token_match(
+            encodings[0], encodings[1] if context else None, candidates, sentences
+        )
         settings = self.settings
         question_stems = set(tokenize(question))
         scored = []
@@ -159,8 +166,10 @@ class ExtractiveAnswerer:
             relevance = (lexical[number] + cosine) / 2
             prose = prose_score(span.text)
             prose_factor = 1.0 if prose >= settings.min_prose else prose
-            novelty = 1.0 if len(set(tokenize(span.text)) - question_stems) >= 2 else settings.restatement_factor
-            match = token_match[number] + settings.passage_weight * passage_match[index] + settings.cosine_weight * cosine
+            novelty = 1.0 if len(sentence_stems[number] - question_stems) >= 2 else settings.restatement_factor
+            match = (
+                token_match[number] + settings.passage_weight * passage_match[index] + settings.cosine_weight * cosine
+            )
             score = prose_factor * novelty * match
             scored.append(ScoredSentence(index, span, score, relevance, lexical[number], cosine, token_match[number]))
         scored.sort(key=lambda s: s.score, reverse=True)
@@ -204,11 +213,10 @@ def _candidates(passages: Sequence[str]) -> list[tuple[int, Span]]:
     return candidates
 
 
-def _stem_match(question: str, context: str, sentences: Sequence[str]) -> list[float]:
+def _stem_match(question: str, context: str, sentence_stems: Sequence[set[str]]) -> list[float]:
     """Each sentence's idf-weighted share of the question's content stems (context stems count less)."""
     own = [t for t in dict.fromkeys(tokenize(question)) if t not in _QUESTION_STEMS]
     stems = list(dict.fromkeys(own + [t for t in tokenize(context) if t not in _QUESTION_STEMS]))
-    sentence_stems = [set(tokenize(text)) for text in sentences]
     weights = dict(zip(stems, _inverse_frequency(stems, sentence_stems)))
     for stem in stems[len(own) :]:
         weights[stem] *= CONTEXT_TERM_WEIGHT
@@ -217,7 +225,10 @@ def _stem_match(question: str, context: str, sentences: Sequence[str]) -> list[f
 
 
 def _token_match(
-    question: Encoding, with_context: Encoding | None, candidates: Sequence[tuple[int, Span]], sentences: Sequence[Encoding]
+    question: Encoding,
+    with_context: Encoding | None,
+    candidates: Sequence[tuple[int, Span]],
+    sentences: Sequence[Encoding],
 ) -> tuple[list[float], dict[int, float]]:
     """BERTScore-style recall of the question's tokens in each sentence and in each passage.
 
@@ -228,7 +239,9 @@ def _token_match(
     vectors = [question.token_vectors[keep]]
     if with_context is not None:
         # The context's own tokens (those after the question's) at CONTEXT_TERM_WEIGHT.
-        extra = [i for i in range(len(question.tokens), len(with_context.tokens)) if _informative(with_context.tokens[i])]
+        extra = [
+            i for i in range(len(question.tokens), len(with_context.tokens)) if _informative(with_context.tokens[i])
+        ]
         pieces += [with_context.tokens[i] for i in extra]
         vectors.append(with_context.token_vectors[extra])
     if not pieces:
