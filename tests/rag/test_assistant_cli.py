@@ -9,24 +9,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from rag import Retriever
 from rag.assistant_cli import ask_command
-
-NOTES = {
-    "harbour.txt": "The council voted on Tuesday to rebuild the old lighthouse on the north pier. "
-    "Mayor Ellen Quist said the work would begin in March and cost about two million euros.\n",
-    "tea.txt": "Black tea leaves are rolled and then left to oxidise fully before they are dried in hot air.\n",
-}
-
-
-@pytest.fixture(scope="module")
-def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("notes")
-    for name, text in NOTES.items():
-        (folder / name).write_text(text, encoding="utf-8")
-    index_dir = tmp_path_factory.mktemp("index") / "idx"
-    Retriever.build([folder], index_dir)
-    return index_dir
 
 
 @pytest.fixture
@@ -41,42 +24,48 @@ def app() -> typer.Typer:
     return app
 
 
-def test_ask_prints_the_answer_and_its_sources(app: typer.Typer, index_dir: Path) -> None:
-    result = CliRunner().invoke(app, ["ask", "Who is the mayor?", "--index", str(index_dir)])
+def test_ask_prints_the_answer_and_its_sources(app: typer.Typer, notes_index_dir: Path) -> None:
+    result = CliRunner().invoke(app, ["ask", "Who is the mayor?", "--index", str(notes_index_dir)])
     assert result.exit_code == 0, result.output
     assert "Ellen Quist" in result.output
     assert "Sources:" in result.output and "harbour.txt" in result.output
 
 
-def test_ask_json_gives_the_whole_answer(app: typer.Typer, index_dir: Path) -> None:
-    result = CliRunner().invoke(app, ["ask", "Who is the mayor?", "--index", str(index_dir), "--json"])
+def test_ask_json_gives_the_whole_answer(app: typer.Typer, notes_index_dir: Path) -> None:
+    result = CliRunner().invoke(app, ["ask", "Who is the mayor?", "--index", str(notes_index_dir), "--json"])
     assert result.exit_code == 0, result.output
     answer = json.loads(result.output)
     assert set(answer) >= {"text", "citations", "passages", "abstained", "unsupported_sentences"}
     assert any(c["quote"].startswith("Mayor Ellen Quist") for c in answer["citations"])
 
 
-def test_ask_abstains_plainly(app: typer.Typer, index_dir: Path) -> None:
-    result = CliRunner().invoke(app, ["ask", "What is the boiling point of mercury in kelvin?", "--index", str(index_dir)])
+def test_ask_abstains_plainly(app: typer.Typer, notes_index_dir: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["ask", "What is the boiling point of mercury in kelvin?", "--index", str(notes_index_dir)]
+    )
     assert result.exit_code == 0
     assert "The documents don't answer this question." in result.output
     assert "Sources:" not in result.output
 
 
-def test_history_file_carries_a_follow_up(app: typer.Typer, index_dir: Path, tmp_path: Path) -> None:
+def test_history_file_carries_a_follow_up(app: typer.Typer, notes_index_dir: Path, tmp_path: Path) -> None:
     history = tmp_path / "chat.json"
     runner = CliRunner()
-    first = runner.invoke(app, ["ask", "What did the council vote to rebuild?", "-i", str(index_dir), "--history", str(history)])
+    first = runner.invoke(
+        app, ["ask", "What did the council vote to rebuild?", "-i", str(notes_index_dir), "--history", str(history)]
+    )
     assert first.exit_code == 0, first.output
-    second = runner.invoke(app, ["ask", "How much will it cost?", "-i", str(index_dir), "--history", str(history)])
+    second = runner.invoke(
+        app, ["ask", "How much will it cost?", "-i", str(notes_index_dir), "--history", str(history)]
+    )
     assert "two million euros" in second.output
     assert len(json.loads(history.read_text())) == 4
 
 
-def test_user_errors_are_one_line(app: typer.Typer, tmp_path: Path, index_dir: Path) -> None:
+def test_user_errors_are_one_line(app: typer.Typer, tmp_path: Path, notes_index_dir: Path) -> None:
     missing = CliRunner().invoke(app, ["ask", "Who?", "--index", str(tmp_path / "nothing")])
     assert missing.exit_code == 1 and "error:" in missing.output
-    bad_llm = CliRunner().invoke(app, ["ask", "Who?", "--index", str(index_dir), "--llm", "gpt5"])
+    bad_llm = CliRunner().invoke(app, ["ask", "Who?", "--index", str(notes_index_dir), "--llm", "gpt5"])
     assert bad_llm.exit_code == 1 and "unknown LLM backend" in bad_llm.output
 
 

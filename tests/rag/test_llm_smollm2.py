@@ -14,6 +14,7 @@ import pytest
 from rag import Retriever
 from rag.assistant import Assistant
 from rag.llamacpp import LlamaCppChatModel, resolve_gguf_path
+from tests.rag.conftest import streamed_llm_answer
 
 pytestmark = [
     pytest.mark.slow,
@@ -32,18 +33,7 @@ def assistant(notes_retriever: Retriever) -> Assistant:
 
 
 def test_real_model_streams_tokens_and_its_citations_are_checked(assistant: Assistant) -> None:
-    deltas = list(assistant.stream("Who is the mayor and when will the work begin?"))
-    answer = deltas[-1].answer
-    assert answer is not None
-    assert len(deltas) > 3, "expected the reply token by token"
-    assert "".join(d.text for d in deltas[:-1]).strip()
-    for citation in answer.citations:
-        assert 1 <= citation.marker <= len(answer.passages)
-        assert citation.quote in " ".join(answer.passages[citation.marker - 1].text.split())
-    # A citation that fails the check is never passed off as support: its sentence is flagged,
-    # unless another of its citations supports it.
-    if answer.citations and not any(c.supported for c in answer.citations):
-        assert answer.unsupported_sentences
+    answer = streamed_llm_answer(assistant, "Who is the mayor and when will the work begin?")
     assert answer.text.strip()
 
 
