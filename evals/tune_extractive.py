@@ -28,6 +28,7 @@ from pathlib import Path
 
 from evals.answers import AnswerSuiteSettings, _resolve, _sample, contains_gold
 from evals.data import read_qrels, read_queries
+from rag.extractive import ExtractiveAnswerer
 
 SUITE = Path(__file__).parent / "suites" / "squad_a_answers.toml"
 GRID = {"passage_weight": (0.0, 0.5, 1.0), "cosine_weight": (0.0, 0.3, 0.6), "second_sentence_ratio": (0.0, 0.7, 0.85)}
@@ -45,18 +46,17 @@ def held_out_questions(suite_path: Path, count: int, seed: int = 7) -> list:
     return _sample([q for q in answerable if q.id not in asked], count, seed)
 
 
-def measure(answerer, cases: Sequence[tuple[str, list[str], list[str]]]) -> dict[str, float]:
+def measure(answerer: ExtractiveAnswerer, cases: Sequence[tuple[str, list[str], list[str]]]) -> dict[str, float]:
     """Shares of ``cases`` (question, passage texts, gold answers) right at each step (module docstring)."""
+    never_abstains = ExtractiveAnswerer(answerer.encode, dataclasses.replace(answerer.settings, abstain_below=-1.0))
     right = {"sentence": 0, "passage": 0, "answer": 0}
     words = 0
     for question, passages, golds in cases:
-        scoring = answerer.score(question, passages)
+        scoring = never_abstains.score(question, passages)
         if not scoring.sentences:
             continue
         best = scoring.sentences[0]
-        chosen = type(answerer)(answerer.encode, dataclasses.replace(answerer.settings, abstain_below=-1.0)).choose(
-            scoring
-        )
+        chosen = never_abstains.choose(scoring)
         right["sentence"] += contains_gold(best.span.clean, golds)
         right["passage"] += contains_gold(passages[best.passage_index], golds)
         answer = " ".join(s.span.clean for s in chosen)
@@ -67,7 +67,7 @@ def measure(answerer, cases: Sequence[tuple[str, list[str], list[str]]]) -> dict
 
 def main(argv: Sequence[str] | None = None) -> int:
     from rag.assistant import DEFAULT_K
-    from rag.extractive import ExtractiveAnswerer, ExtractiveSettings
+    from rag.extractive import ExtractiveSettings
     from rag.retriever import Retriever
     from rag.sentences import EncodingCache
 
