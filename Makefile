@@ -4,13 +4,17 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: chat test test-fast eval-gate install install-test browser build-tools
+.PHONY: chat test test-fast lint eval-gate install install-test browser build-tools
 
 chat: install
 	$(BIN)/rag chat
 
-test: install-test browser
+test: install-test browser lint
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
+
+# ruff's default rules at the pinned version (see [tool.ruff] in pyproject.toml).
+lint: install-test
+	$(BIN)/ruff check .
 
 test-fast: install-test
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m "not slow and not browser"

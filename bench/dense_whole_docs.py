@@ -24,7 +24,8 @@ from index.embedding import Embedder
 
 def main(data_dir: Path) -> None:
     dataset = load_dataset(data_dir)
-    records = [json.loads(line) for line in open(dataset.corpus, encoding="utf-8") if line.strip()]
+    with open(dataset.corpus, encoding="utf-8") as handle:
+        records = [json.loads(line) for line in handle if line.strip()]
     ids = [str(r.get("_id", r.get("id"))) for r in records]
     # MTEB joins title and text with a space.
     texts = [f"{r.get('title', '')} {r['text']}".strip() for r in records]

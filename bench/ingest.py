@@ -20,6 +20,7 @@ import tempfile
 import time
 from datetime import date
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -49,8 +50,8 @@ def _chunk_count(index_dir: Path) -> int:
 
 
 def main(
-    corpus: Path = typer.Argument(DEFAULT_CORPUS, help="A file or folder to ingest."),
-    out: Path = typer.Option(REPO_ROOT / "bench" / "results" / "ingest.json", help="Where to save the JSON."),
+    corpus: Annotated[Path, typer.Argument(help="A file or folder to ingest.")] = DEFAULT_CORPUS,
+    out: Annotated[Path, typer.Option(help="Where to save the JSON.")] = REPO_ROOT / "bench" / "results" / "ingest.json",
 ) -> None:
     if not corpus.exists():
         raise typer.BadParameter(f"{corpus}: not found (the default needs ../shared beside the repository)")

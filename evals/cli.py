@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -33,18 +33,18 @@ errors = Console(stderr=True)
 def eval_command(
     suite: Annotated[Path, typer.Argument(help="Suite file (TOML), e.g. evals/suites/scifact.toml.")],
     out: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option("--out", "-o", help="Report folder. Default: eval-reports/<suite>-<time> in the current folder."),
     ] = None,
     baseline: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option(help="A baseline or report JSON to compare with; a metric drop beyond the suite's tolerance fails."),
     ] = None,
     data: Annotated[
-        Optional[Path], typer.Option(help="Dataset folder (BEIR layout) to use instead of the one the suite names.")
+        Path | None, typer.Option(help="Dataset folder (BEIR layout) to use instead of the one the suite names.")
     ] = None,
     write_baseline: Annotated[
-        Optional[Path], typer.Option(help="Also write this run's metrics as a compact baseline JSON here.")
+        Path | None, typer.Option(help="Also write this run's metrics as a compact baseline JSON here.")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:

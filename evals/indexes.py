@@ -58,7 +58,7 @@ def corpus_fingerprint(corpus: Path) -> str:
     return digest.hexdigest()
 
 
-def _update_with_file(digest: "hashlib._Hash", path: Path) -> None:
+def _update_with_file(digest: hashlib._Hash, path: Path) -> None:
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)

@@ -16,7 +16,7 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +87,7 @@ def run_suite(suite: Suite, out_dir: Path, *, show_progress: bool = True, cache_
     return SuiteReport(
         suite=suite.name,
         kind=suite.kind,
-        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
         settings=suite.settings(),
         environment=environment_info(),
         index_dir=str(index_dir),

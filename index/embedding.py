@@ -82,7 +82,7 @@ class Embedder:
     batch_size: int = 16  # measured best on 2 cores; larger batches only add memory
 
     @cached_property
-    def _model(self) -> "SentenceTransformer":
+    def _model(self) -> SentenceTransformer:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         from sentence_transformers import SentenceTransformer
@@ -99,7 +99,7 @@ class Embedder:
             ) from error
 
     @cached_property
-    def tokenizer(self) -> "Tokenizer":
+    def tokenizer(self) -> Tokenizer:
         """The model's own fast tokenizer, used to count tokens when chunking.
 
         A copy without the padding and truncation the model's tokenizer file switches on:

@@ -589,7 +589,7 @@ def _read_pdf(path: Path, raw: bytes) -> tuple[list[str], str]:
         return [page.extract_text() or "" for page in reader.pages], str(title)
     except LoadError:
         raise
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001 - reported as a LoadError naming the file
         # pypdf raises many kinds of errors on damaged files (PdfReadError, ValueError,
         # KeyError, ...); all of them mean the same thing to the user.
         detail = str(error).strip() or type(error).__name__
@@ -629,7 +629,7 @@ def _read_docx(path: Path, raw: bytes) -> Any:
 
     try:
         return docx.Document(io.BytesIO(raw))
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001 - reported as a LoadError naming the file
         # A damaged DOCX surfaces as a zip, XML or package error depending on where it broke.
         detail = str(error).strip() or type(error).__name__
         raise LoadError(path, f"corrupt or unreadable DOCX ({detail[:100]})") from None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 from rich.console import Console
 from rich.progress import (
@@ -38,7 +39,7 @@ class IngestProgress:
         self._reading: TaskID | None = None
         self._embedding: TaskID | None = None
 
-    def __enter__(self) -> "IngestProgress":
+    def __enter__(self) -> Self:
         if self._progress is not None:
             self._progress.start()
         return self

@@ -96,7 +96,7 @@ class IndexSettings:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "IndexSettings":
+    def from_json(cls, data: dict[str, Any]) -> IndexSettings:
         return cls(
             embedding_model=data["embedding_model"],
             dimension=int(data["dimension"]),
@@ -185,7 +185,7 @@ class IndexStore:
     # ---- opening and creating -------------------------------------------------------------
 
     @classmethod
-    def create(cls, index_dir: Path | str, settings: IndexSettings) -> "IndexStore":
+    def create(cls, index_dir: Path | str, settings: IndexSettings) -> IndexStore:
         """Make a new empty index in ``index_dir`` (created if needed; must hold no index yet)."""
         index_dir = Path(index_dir)
         if (index_dir / MANIFEST_NAME).exists():
@@ -197,7 +197,7 @@ class IndexStore:
         return store
 
     @classmethod
-    def open(cls, index_dir: Path | str) -> "IndexStore":
+    def open(cls, index_dir: Path | str) -> IndexStore:
         """Open an existing index; derived files left stale by a crash are rebuilt from SQLite."""
         index_dir = Path(index_dir)
         manifest_path = index_dir / MANIFEST_NAME
@@ -216,7 +216,7 @@ class IndexStore:
         return store
 
     @classmethod
-    def open_or_create(cls, index_dir: Path | str, settings: IndexSettings) -> "IndexStore":
+    def open_or_create(cls, index_dir: Path | str, settings: IndexSettings) -> IndexStore:
         """Open the index in ``index_dir`` if there is one, else create it with ``settings``."""
         if (Path(index_dir) / MANIFEST_NAME).is_file():
             return cls.open(index_dir)

@@ -102,7 +102,7 @@ def ask_command(
         history.write_text(json.dumps(earlier + turn, ensure_ascii=False, indent=2), encoding="utf-8")
 
 
-def _ask(assistant: "Assistant", question: str, history: list[dict[str, str]], stream: bool) -> Answer:
+def _ask(assistant: Assistant, question: str, history: list[dict[str, str]], stream: bool) -> Answer:
     answer = None
     streamed: list[str] = []
     for delta in assistant.stream(question, history):

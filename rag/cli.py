@@ -10,7 +10,7 @@ import logging
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -32,7 +32,7 @@ console = Console()
 errors = Console(stderr=True, soft_wrap=True)  # paths and summaries stay on one line in logs
 
 IndexOption = Annotated[
-    Optional[Path],
+    Path | None,
     typer.Option(
         "--index",
         "-i",
@@ -67,10 +67,10 @@ def add(
     index: IndexOption = None,
     prune: Annotated[bool, typer.Option(help="Remove documents whose files are gone.")] = False,
     model: Annotated[
-        Optional[str], typer.Option(help="Embedding model for a new index: a name or a local folder.")
+        str | None, typer.Option(help="Embedding model for a new index: a name or a local folder.")
     ] = None,
-    chunk_tokens: Annotated[Optional[int], typer.Option(help="Max tokens a chunk (new index).")] = None,
-    overlap_tokens: Annotated[Optional[int], typer.Option(help="Tokens shared by neighbouring chunks.")] = None,
+    chunk_tokens: Annotated[int | None, typer.Option(help="Max tokens a chunk (new index).")] = None,
+    overlap_tokens: Annotated[int | None, typer.Option(help="Tokens shared by neighbouring chunks.")] = None,
     rebuild: Annotated[
         bool, typer.Option(help="Re-embed the whole index with the given model/chunk settings.")
     ] = False,
@@ -146,7 +146,7 @@ def search(
     k: Annotated[int, typer.Option("-k", help="How many passages.", min=1)] = 10,
     mode: Annotated[str, typer.Option(help="hybrid, dense or bm25.")] = "hybrid",
     source: Annotated[
-        Optional[list[str]], typer.Option("--source", help="Only sources matching this glob (repeatable).")
+        list[str] | None, typer.Option("--source", help="Only sources matching this glob (repeatable).")
     ] = None,
     per_document: Annotated[bool, typer.Option(help="Only the best passage of each document.")] = False,
     index: IndexOption = None,

@@ -73,7 +73,7 @@ class CrossEncoderReranker:
         self.batch_size = batch_size
 
     @cached_property
-    def model(self) -> "CrossEncoder":
+    def model(self) -> CrossEncoder:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         from sentence_transformers import CrossEncoder
 
@@ -111,7 +111,7 @@ class Retriever:
     @classmethod
     def open(
         cls, index_dir: str | Path, *, reranker: Reranker | None = None, fusion: FusionMethod = DEFAULT_FUSION
-    ) -> "Retriever":
+    ) -> Retriever:
         """Open an existing index folder. Raises ``IndexNotFoundError`` when there is none."""
         return cls(IndexStore.open(index_dir), reranker=reranker, fusion=fusion)
 
@@ -123,7 +123,7 @@ class Retriever:
         *,
         model: str | None = None,
         show_progress: bool = False,
-    ) -> "Retriever":
+    ) -> Retriever:
         """Add ``paths`` (files or folders) to ``index_dir``, creating it if needed, and open it."""
         embedder = Embedder(model) if model else None
         add_to_index(index_dir, paths, model=model, show_progress=show_progress, embedder=embedder)
@@ -150,7 +150,7 @@ class Retriever:
             self.store.save()
         return removed
 
-    def as_langchain(self, k: int = 4, **search_options: object) -> "RagLangChainRetriever":
+    def as_langchain(self, k: int = 4, **search_options: object) -> RagLangChainRetriever:
         """This retriever as a LangChain ``BaseRetriever`` returning ``k`` Documents a query.
 
         ``search_options`` go to ``search`` (mode, sources, document_ids, per_document); ``k`` can

@@ -30,6 +30,7 @@ def rag_command(*args: str, check: bool = True, timeout: float = 900) -> subproc
     """Run the real ``rag`` CLI in a subprocess, as a user would."""
     result = subprocess.run(
         [sys.executable, "-m", "rag.cli", *args],
+        check=False,  # the exit code is checked below, with the output in the message
         capture_output=True,
         text=True,
         timeout=timeout,

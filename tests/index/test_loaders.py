@@ -407,7 +407,7 @@ def test_jsonl_gives_one_document_per_line_with_its_own_id(tmp_path: Path) -> No
     assert first.text == "Microstructural development\n\nAlterations of the brain."
     assert first.source == second.source == str(path.resolve())
     assert first.metadata["sha256"] == hashlib.sha256(
-        "Microstructural development\nAlterations of the brain.".encode()
+        b"Microstructural development\nAlterations of the brain."
     ).hexdigest()
     assert first.metadata["format"] == "jsonl"
     assert first.metadata["fields"] == {"metadata": {"x": 1}}

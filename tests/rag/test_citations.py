@@ -93,8 +93,10 @@ def test_a_sentence_wrapped_before_inline_code_stays_one_sentence() -> None:
         "`fs.open()`, `fs.readFile()`, or `fs.writeFile()` is not recommended. Doing so is a race."
     )
     assert [s.clean for s in split_sentences(text)] == [
-        "Using `fs.exists()` to check for the existence of a file before calling `fs.open()`, `fs.readFile()`, "
-        "or `fs.writeFile()` is not recommended.",
+        (
+            "Using `fs.exists()` to check for the existence of a file before calling `fs.open()`, `fs.readFile()`, "
+            "or `fs.writeFile()` is not recommended."
+        ),
         "Doing so is a race.",
     ]
 
@@ -117,7 +119,11 @@ def test_a_chunk_that_starts_inside_a_code_block_still_joins_its_prose() -> None
 
 def test_abbreviations_and_initials_do_not_end_sentences() -> None:
     spans = split_sentences("The U.S. and China met, e.g. in Beijing. J. R. R. Tolkien wrote it. Done.")
-    assert [s.text for s in spans] == ["The U.S. and China met, e.g. in Beijing.", "J. R. R. Tolkien wrote it.", "Done."]
+    assert [s.text for s in spans] == [
+        "The U.S. and China met, e.g. in Beijing.",
+        "J. R. R. Tolkien wrote it.",
+        "Done.",
+    ]
 
 
 @pytest.mark.parametrize(

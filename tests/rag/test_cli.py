@@ -31,8 +31,15 @@ def test_search_finds_the_passage_holding_a_fact(shared_corpus_index, question, 
 def test_pdf_results_carry_page_numbers(shared_corpus_index):
     hits = json.loads(
         rag_command(
-            "search", "class and instance variables", "--index", str(shared_corpus_index),
-            "--json", "--source", "*.pdf", "-k", "5",
+            "search",
+            "class and instance variables",
+            "--index",
+            str(shared_corpus_index),
+            "--json",
+            "--source",
+            "*.pdf",
+            "-k",
+            "5",
         ).stdout
     )
     assert hits and all(hit["source"].endswith(".pdf") for hit in hits)
@@ -57,8 +64,12 @@ def test_delete_removes_a_document_from_search(shared_corpus_index, tmp_path):
 def test_user_errors_are_one_clear_line(tmp_path):
     missing = rag_command("search", "anything", "--index", str(tmp_path / "none"), check=False)
     assert missing.returncode == 1
-    assert missing.stderr.strip().splitlines() == [f"error: {tmp_path / 'none'}: no index here (no manifest.json); "
-                                                   f"create one with `rag add PATH --index {tmp_path / 'none'}`"]
+    assert missing.stderr.strip().splitlines() == [
+        (
+            f"error: {tmp_path / 'none'}: no index here (no manifest.json); "
+            f"create one with `rag add PATH --index {tmp_path / 'none'}`"
+        )
+    ]
     nothing = rag_command("add", str(tmp_path / "nope.txt"), "--index", str(tmp_path / "idx"), check=False)
     assert nothing.returncode == 1
     assert f"{tmp_path / 'nope.txt'}: no such file or directory" in nothing.stderr

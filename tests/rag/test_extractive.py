@@ -50,8 +50,10 @@ def test_a_sentence_naming_its_subject_only_in_the_sentence_before_still_answers
 def test_word_forms_match_through_token_vectors(answerer: ExtractiveAnswerer) -> None:
     # No stem of the question but "normans" is in the answer sentence; "instituted" is in the distractor.
     passages = [
-        "The Normans instituted many new taxes in the south. "
-        "Alongside the Norman nobles served a meritocratic bureaucratic class of Greek and Arab clerks."
+        (
+            "The Normans instituted many new taxes in the south. "
+            "Alongside the Norman nobles served a meritocratic bureaucratic class of Greek and Arab clerks."
+        )
     ]
     scoring = answerer.score("What kind of bureaucracy did the Normans institute?", passages)
     by_text = {s.span.clean: s for s in scoring.sentences}

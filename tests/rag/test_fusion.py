@@ -65,7 +65,7 @@ def test_fuse_returns_each_stored_chunk_once_with_its_fused_score() -> None:
     assert sorted(hit.row for hit, _ in fused) == [1, 2, 3, 4]
     assert fused[0][0].row == 2
     assert [score for _, score in fused] == sorted((score for _, score in fused), reverse=True)
-    assert [hit.row for hit, _ in fuse(dense, lexical, "rrf")][0] == 2
+    assert fuse(dense, lexical, "rrf")[0][0].row == 2
 
 
 def test_fuse_refuses_an_unknown_method() -> None:
@@ -84,4 +84,4 @@ def test_a_lone_bm25_match_lifts_its_chunk_in_a_small_collection():
 
     dense = [(hit(1), 0.40), (hit(2), 0.36), (hit(3), 0.20), (hit(4), 0.10)]
     lexical = [(hit(2), 3.1)]
-    assert [h.row for h, _ in fuse(dense, lexical)][0] == 2
+    assert fuse(dense, lexical)[0][0].row == 2

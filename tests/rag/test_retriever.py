@@ -16,15 +16,21 @@ from rag.retriever import CrossEncoderReranker, Retriever
 # Small chunks so one long document is cut into several chunks.
 CHUNKER = ChunkerSettings(chunk_tokens=48, overlap_tokens=8)
 
-LONG_VOLCANO = "\n\n".join(
+LONG_VOLCANO = "\n\n".join(  # noqa: FLY002 - one paragraph a line reads better than one long f-string
     [
         "# Volcanoes",
-        "Mount Erebus in Antarctica holds one of the few persistent lava lakes on Earth; its molten "
-        "surface has been observed continuously since the early nineteen seventies by visiting scientists.",
-        "Kilauea on Hawaii erupted almost without pause from 1983 to 2018, and its lava flows added "
-        "hundreds of acres of new land to the southern coast of the island.",
-        "Volcanologists watch lava lakes with thermal cameras, gas spectrometers and seismometers placed "
-        "around the crater rim, because changes in a lava lake's level warn of coming eruptions.",
+        (
+            "Mount Erebus in Antarctica holds one of the few persistent lava lakes on Earth; its molten "
+            "surface has been observed continuously since the early nineteen seventies by visiting scientists."
+        ),
+        (
+            "Kilauea on Hawaii erupted almost without pause from 1983 to 2018, and its lava flows added "
+            "hundreds of acres of new land to the southern coast of the island."
+        ),
+        (
+            "Volcanologists watch lava lakes with thermal cameras, gas spectrometers and seismometers placed "
+            "around the crater rim, because changes in a lava lake's level warn of coming eruptions."
+        ),
     ]
 )
 
