@@ -18,15 +18,20 @@ NOTES = {
 }
 
 
-@pytest.fixture(scope="module")
-def notes_index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A real index of ``NOTES``, built once a test module."""
-    folder = tmp_path_factory.mktemp("notes")
-    for name, text in NOTES.items():
+def index_of(files: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Write ``files`` (name: text) into a fresh folder and build a real index of it; returns the index folder."""
+    folder = tmp_path_factory.mktemp("docs")
+    for name, text in files.items():
         (folder / name).write_text(text, encoding="utf-8")
     index_dir = tmp_path_factory.mktemp("index") / "idx"
     Retriever.build([folder], index_dir)
     return index_dir
+
+
+@pytest.fixture(scope="module")
+def notes_index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real index of ``NOTES``, built once a test module."""
+    return index_of(NOTES, tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

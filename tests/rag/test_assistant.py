@@ -12,6 +12,7 @@ from rag import Retriever
 from rag.assistant import Assistant
 from rag.citations import ABSTENTION_TEXT
 from rag.types import Answer, AnswerDelta
+from tests.rag.conftest import index_of
 
 # Written for these tests. Headings, a contents list, a link line and code sit next to the prose,
 # as in real documents: none of them answers a question.
@@ -53,10 +54,7 @@ Hidden files, whose names start with a dot, are shown only with `ls -a`.
 
 @pytest.fixture(scope="module")
 def retriever(tmp_path_factory: pytest.TempPathFactory) -> Retriever:
-    folder = tmp_path_factory.mktemp("docs")
-    for name, text in DOCUMENTS.items():
-        (folder / name).write_text(text, encoding="utf-8")
-    return Retriever.build([folder], tmp_path_factory.mktemp("index") / "idx")
+    return Retriever.open(index_of(DOCUMENTS, tmp_path_factory))
 
 
 @pytest.fixture(scope="module")

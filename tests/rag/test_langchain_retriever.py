@@ -17,6 +17,7 @@ from langchain_tests.integration_tests import RetrieversIntegrationTests
 
 from rag import Retriever
 from rag.langchain import RagLangChainRetriever, to_langchain_retriever
+from tests.rag.conftest import index_of
 
 NOTES = {
     "tea.txt": "Green tea is made from unoxidised leaves. Black tea is fully oxidised before drying.",
@@ -29,10 +30,7 @@ NOTES = {
 
 @pytest.fixture(scope="module")
 def small_retriever(tmp_path_factory: pytest.TempPathFactory) -> Retriever:
-    folder = tmp_path_factory.mktemp("notes")
-    for name, text in NOTES.items():
-        (folder / name).write_text(text, encoding="utf-8")
-    return Retriever.build([folder], tmp_path_factory.mktemp("index") / "idx")
+    return Retriever.open(index_of(NOTES, tmp_path_factory))
 
 
 class TestRagLangChainRetrieverStandard(RetrieversIntegrationTests):
