@@ -18,7 +18,7 @@ import numpy as np
 from rich.progress import track
 
 from evals.data import load_dataset
-from rag.retriever import Retriever
+from rag.retrieval.retriever import Retriever
 
 
 def dump(index_dir: Path, data_dir: Path, out: Path, depth: int) -> None:

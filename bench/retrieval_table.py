@@ -18,7 +18,7 @@ from evals.environment import environment_info
 from evals.indexes import ensure_index
 from evals.runner import corpus_id_function, run_retrieval_mode
 from evals.suite import load_suite
-from rag.retriever import Retriever
+from rag.retrieval.retriever import Retriever
 
 COLUMNS = ("ndcg@10", "recall@10", "recall@100", "mrr@10", "recall@1", "latency_p50_ms", "latency_p95_ms")
 

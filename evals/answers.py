@@ -28,7 +28,7 @@ Metrics (answerable questions count an abstention as a miss):
   length of the answers given (markers removed).
 
 ``python -m evals.answers SUITE --index DIR`` runs a suite against an existing index without the runner;
-``python -m evals.answers calibrate-citations`` measures the support thresholds of :mod:`rag.citations`.
+``python -m evals.answers calibrate-citations`` measures the support thresholds of :mod:`rag.answering.citations`.
 """
 
 from __future__ import annotations
@@ -188,7 +188,7 @@ def run_answer_suite(suite: dict[str, Any], retriever: Any, out_dir: Path) -> di
                                    Retriever.open("/tmp/squad-index"), Path("out"))
         metrics["answer_contains_gold"], metrics["citation_precision"]
     """
-    from rag.assistant import Assistant
+    from rag.answering.assistant import Assistant
     from rag.llm import load_llm_settings, make_chat_model
 
     settings = AnswerSuiteSettings.from_suite(suite)
@@ -259,7 +259,7 @@ def _percentile(sorted_values: Sequence[float], percent: float) -> float:
 
 
 def _main_suite(arguments: argparse.Namespace) -> int:
-    from rag.retriever import Retriever
+    from rag.retrieval.retriever import Retriever
 
     path = Path(arguments.suite)
     suite = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -276,15 +276,15 @@ def _main_suite(arguments: argparse.Namespace) -> int:
 
 
 def calibrate_citations(argv: Sequence[str]) -> int:
-    """Measure :func:`rag.citations.check_support` on SciFact: claims against the abstracts that support them
+    """Measure :func:`rag.answering.citations.check_support` on SciFact: claims against the abstracts that support them
     (should be supported) and against the best-ranked abstract that is not cited for them (should not).
 
     ``python -m evals.answers calibrate-citations --index SCIFACT_INDEX [--data ../shared/evaldata/scifact]``
     prints the share of each kind judged supported for a grid of thresholds.
     """
-    from rag.citations import check_support
-    from rag.retriever import Retriever
-    from rag.sentences import EncodingCache
+    from rag.answering.citations import check_support
+    from rag.answering.sentences import EncodingCache
+    from rag.retrieval.retriever import Retriever
 
     parser = argparse.ArgumentParser(prog="python -m evals.answers calibrate-citations")
     parser.add_argument("--index", required=True, help="an index of the SciFact corpus")

@@ -26,7 +26,8 @@ from evals.data import Dataset, load_dataset
 from evals.environment import environment_info
 from evals.indexes import ensure_index
 from evals.suite import Suite
-from rag.retriever import CrossEncoderReranker, Retriever
+from rag.retrieval.rerank import CrossEncoderReranker
+from rag.retrieval.retriever import Retriever
 from rag.types import Passage
 
 CURVE_CUTOFFS = (1, 2, 3, 5, 10, 20, 50, 100, 200, 500, 1000)

@@ -1,6 +1,6 @@
 """Measure the extractive answerer's sentence choice on questions the answer suite does not ask.
 
-Where the weights in ``rag.extractive.ExtractiveSettings`` come from. For a seeded sample of SQuAD
+Where the weights in ``rag.answering.extractive.ExtractiveSettings`` come from. For a seeded sample of SQuAD
 questions *outside* the answer suite's sample, the suite's passages are retrieved once, and each
 setting is scored by how often
 
@@ -28,7 +28,7 @@ from pathlib import Path
 
 from evals.answers import AnswerSuiteSettings, _resolve, _sample, contains_gold
 from evals.data import read_qrels, read_queries
-from rag.extractive import ExtractiveAnswerer
+from rag.answering.extractive import ExtractiveAnswerer
 
 SUITE = Path(__file__).parent / "suites" / "squad_a_answers.toml"
 GRID = {"passage_weight": (0.0, 0.5, 1.0), "cosine_weight": (0.0, 0.3, 0.6), "second_sentence_ratio": (0.0, 0.7, 0.85)}
@@ -66,10 +66,10 @@ def measure(answerer: ExtractiveAnswerer, cases: Sequence[tuple[str, list[str], 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from rag.assistant import DEFAULT_K
-    from rag.extractive import ExtractiveSettings
-    from rag.retriever import Retriever
-    from rag.sentences import EncodingCache
+    from rag.answering.assistant import DEFAULT_K
+    from rag.answering.extractive import ExtractiveSettings
+    from rag.answering.sentences import EncodingCache
+    from rag.retrieval.retriever import Retriever
 
     parser = argparse.ArgumentParser(prog="python -m evals.tune_extractive", description=__doc__.split("\n")[0])
     parser.add_argument("--index", required=True, help="an index of the suite's corpus (SQuAD dev half A)")

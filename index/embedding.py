@@ -142,7 +142,7 @@ class Embedder:
     def encode(self, texts: list[str]) -> list[Encoding]:
         """Each text's normalised vector with its token vectors, from one pass of the model.
 
-        The token vectors let a caller match words in context (see :mod:`rag.extractive`);
+        The token vectors let a caller match words in context (see :mod:`rag.answering.extractive`);
         text beyond ``max_tokens`` is truncated as in :meth:`embed`.
         """
         if not texts:

@@ -16,8 +16,8 @@ from typing import Any
 
 import gradio as gr
 
-from rag.assistant import DEFAULT_K
-from rag.retriever import SEARCH_MODES
+from rag.answering.assistant import DEFAULT_K
+from rag.retrieval.retriever import SEARCH_MODES
 from ui import render
 from ui.chat import ANSWER_CONCURRENCY, DEFAULT_MODE, MAX_K, Backends, ChatHandlers, extractive_only
 from ui.collections import CollectionManager

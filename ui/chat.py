@@ -22,8 +22,8 @@ from typing import Any
 import gradio as gr
 
 from index.store import IndexStoreError
-from rag.assistant import DEFAULT_K, Assistant
-from rag.retriever import SEARCH_MODES
+from rag.answering.assistant import DEFAULT_K, Assistant
+from rag.retrieval.retriever import SEARCH_MODES
 from rag.types import Answer
 from ui import render
 from ui.collections import Collection, CollectionManager

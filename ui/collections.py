@@ -25,7 +25,7 @@ from pathlib import Path
 
 from index.embedding import Embedder
 from index.store import MANIFEST_NAME, IndexSettings, IndexStore
-from rag.retriever import Retriever
+from rag.retrieval.retriever import Retriever
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}")
 # One embedding model per model name for the whole process: every collection and manager shares it.

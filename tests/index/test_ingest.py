@@ -10,7 +10,7 @@ import pytest
 from index.chunking import ChunkerSettings
 from index.ingest import add_to_index
 from index.store import IndexStore, SettingsMismatchError
-from rag.retriever import Retriever
+from rag.retrieval.retriever import Retriever
 
 FACTS = {
     "volcano.md": "# Volcanoes\n\nMount Erebus in Antarctica holds a persistent lava lake.\n\n"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from rag import Retriever
-from rag.assistant import Assistant
+from rag.answering.assistant import Assistant
 from rag.types import Answer
 
 # Written for these tests: two short notes to ask a tiny local model (or `rag ask`) about.

@@ -9,8 +9,8 @@ from langchain_core.language_models.fake_chat_models import FakeListChatModel, G
 from langchain_core.messages import AIMessage
 
 from rag import Retriever
-from rag.assistant import Assistant
-from rag.citations import ABSTENTION_TEXT
+from rag.answering.assistant import Assistant
+from rag.answering.citations import ABSTENTION_TEXT
 from rag.types import Answer, AnswerDelta
 from tests.rag.conftest import index_of
 

@@ -9,7 +9,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from rag.assistant_cli import ask_command
+from rag.cli.ask import ask_command
 
 
 @pytest.fixture
@@ -73,10 +73,10 @@ def test_command_module_loads_without_the_answer_chain() -> None:
     import subprocess
     import sys
 
-    from rag.assistant import DEFAULT_K
-    from rag.assistant_cli import DEFAULT_K as CLI_DEFAULT_K
+    from rag.answering.assistant import DEFAULT_K
+    from rag.cli.ask import DEFAULT_K as CLI_DEFAULT_K
 
     assert CLI_DEFAULT_K == DEFAULT_K
-    code = "import sys, rag.assistant_cli; print('rag.assistant' in sys.modules, 'langchain_core' in sys.modules)"
+    code = "import sys, rag.cli.ask; print('rag.answering.assistant' in sys.modules, 'langchain_core' in sys.modules)"
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert loaded[0] == "False"

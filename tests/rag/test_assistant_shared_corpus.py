@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from rag import Retriever
-from rag.assistant import Assistant
+from rag.answering.assistant import Assistant
 
 pytestmark = pytest.mark.slow
 

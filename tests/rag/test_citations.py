@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from index.types import Chunk
-from rag.citations import check_support, is_abstention, verify_citations
-from rag.sentences import prose_score, split_sentences
+from rag.answering.citations import check_support, is_abstention, verify_citations
+from rag.answering.sentences import prose_score, split_sentences
 from rag.types import Passage
 
 DOCUMENT = (

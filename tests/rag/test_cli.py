@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from index.store import IndexStore
-from rag.retriever import Retriever
+from rag.retrieval.retriever import Retriever
 from tests.conftest import EVALDATA, copy_index, rag_command, require_shared
 
 CORPUS_FACTS = [

@@ -6,7 +6,7 @@ import pytest
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from langchain_core.messages import AIMessage, HumanMessage
 
-from rag.conversation import heuristic_standalone, is_follow_up, llm_standalone, normalise_history
+from rag.answering.conversation import heuristic_standalone, is_follow_up, llm_standalone, normalise_history
 
 HISTORY = [
     {"role": "user", "content": "Who announced the US-China AI safety talks?"},

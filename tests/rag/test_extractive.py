@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from index.embedding import Embedder
-from rag.extractive import ExtractiveAnswerer, ExtractiveSettings
-from rag.sentences import EncodingCache
+from rag.answering.extractive import ExtractiveAnswerer, ExtractiveSettings
+from rag.answering.sentences import EncodingCache
 
 # Written for these tests.
 GLACIER = (

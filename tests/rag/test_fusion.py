@@ -6,7 +6,7 @@ import pytest
 
 from index.store import StoredChunk
 from index.types import Chunk
-from rag.fusion import fuse, rrf_fusion, zscore_fusion
+from rag.retrieval.fusion import fuse, rrf_fusion, zscore_fusion
 
 
 def _keys(fused) -> list[str]:
@@ -77,7 +77,7 @@ def test_a_lone_bm25_match_lifts_its_chunk_in_a_small_collection():
     """Regression: with one BM25 match its z-score was 0, the same as chunks that matched nothing."""
     from index.store import StoredChunk
     from index.types import Chunk
-    from rag.fusion import fuse
+    from rag.retrieval.fusion import fuse
 
     def hit(row: int) -> StoredChunk:
         return StoredChunk(row=row, chunk=Chunk(str(row), "d", "t", 0, 1), source="s", title="t")

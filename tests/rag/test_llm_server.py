@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 
 from rag import Retriever
-from rag.assistant import Assistant
-from rag.citations import ABSTENTION_TEXT
+from rag.answering.assistant import Assistant
+from rag.answering.citations import ABSTENTION_TEXT
 from rag.llm import LlmSettings, make_chat_model
 from tests.rag.conftest import streamed_llm_answer
 
@@ -44,11 +44,11 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    from rag.llamacpp import resolve_gguf_path
+    from rag.llm.llamacpp import resolve_gguf_path
 
     port = _free_port()
     log = tmp_path_factory.mktemp("server") / "server.log"
-    # n_batch 1: batched prompt decoding crashes on this project's machines (see rag.llamacpp).
+    # n_batch 1: batched prompt decoding crashes on this project's machines (see rag.llm.llamacpp).
     command = [sys.executable, "-m", "llama_cpp.server", "--model", str(resolve_gguf_path("smollm2")),
                "--model_alias", "smollm2", "--host", "127.0.0.1", "--port", str(port),
                "--n_ctx", "2048", "--n_batch", "1", "--n_threads", "2"]  # fmt: skip

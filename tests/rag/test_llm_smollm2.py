@@ -12,8 +12,8 @@ import importlib.util
 import pytest
 
 from rag import Retriever
-from rag.assistant import Assistant
-from rag.llamacpp import LlamaCppChatModel, resolve_gguf_path
+from rag.answering.assistant import Assistant
+from rag.llm.llamacpp import LlamaCppChatModel, resolve_gguf_path
 from tests.rag.conftest import streamed_llm_answer
 
 pytestmark = [
@@ -25,7 +25,7 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def assistant(notes_retriever: Retriever) -> Assistant:
-    # batch_tokens=1: batched decoding crashes on this project's machines (see rag.llamacpp).
+    # batch_tokens=1: batched decoding crashes on this project's machines (see rag.llm.llamacpp).
     llm = LlamaCppChatModel(
         model_path=str(resolve_gguf_path("smollm2")), max_tokens=64, context_tokens=2048, batch_tokens=1
     )

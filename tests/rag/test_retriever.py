@@ -11,7 +11,8 @@ from index.chunking import ChunkerSettings
 from index.embedding import resolve_model_path
 from index.ingest import add_to_index
 from index.store import IndexStore
-from rag.retriever import CrossEncoderReranker, Retriever
+from rag.retrieval.rerank import CrossEncoderReranker
+from rag.retrieval.retriever import Retriever
 
 # Small chunks so one long document is cut into several chunks.
 CHUNKER = ChunkerSettings(chunk_tokens=48, overlap_tokens=8)

@@ -96,13 +96,7 @@ def corpus_index(corpus_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> 
 
 def _chat_command() -> list[str]:
     """``rag chat`` run with this interpreter, so the test uses the code under test."""
-    from rag.cli import app
-
-    registered = {command.name or command.callback.__name__ for command in app.registered_commands}
-    if "chat" in registered:
-        return [sys.executable, "-m", "rag.cli", "chat"]
-    # Until ``rag.cli`` registers it, start the very same command function directly.
-    return [sys.executable, "-c", "import typer; from ui.cli import chat_command; typer.run(chat_command)"]
+    return [sys.executable, "-m", "rag.cli", "chat"]
 
 
 def _wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path) -> None:

@@ -1,4 +1,4 @@
-"""A stand-in for ``rag.assistant.Assistant``, so the page's handlers are tested apart from the answerer.
+"""A stand-in for ``rag.answering.assistant.Assistant``, so the page's handlers are tested apart from the answerer.
 
 It answers with the first sentence of each of the two best passages and cites them; the second
 sentence is flagged unsupported; a question containing "unanswerable" is abstained from. It
@@ -17,7 +17,7 @@ histories: list[list[dict[str, str]]] = []
 
 
 class FakeAssistant:
-    """Same constructor and methods as ``rag.assistant.Assistant``; answers are canned from passages."""
+    """Same constructor and methods as ``rag.answering.assistant.Assistant``; answers are canned from passages."""
 
     def __init__(self, retriever: Any, llm: Any = None, *, k: int = 5, mode: str = "hybrid") -> None:
         self.retriever = retriever

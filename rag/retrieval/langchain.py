@@ -21,7 +21,7 @@ Plug the retriever into a plain LCEL chain (``llm`` is any LangChain chat model)
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document as LangChainDocument
@@ -30,12 +30,15 @@ from pydantic import ConfigDict, Field, field_validator
 
 from rag.types import Passage
 
-if TYPE_CHECKING:
-    from rag.retriever import Retriever
-
-__all__ = ["RagLangChainRetriever", "passage_to_document", "to_langchain_retriever"]
+__all__ = ["PassageSearch", "RagLangChainRetriever", "passage_to_document", "to_langchain_retriever"]
 
 _SEARCH_OPTIONS = frozenset({"mode", "sources", "document_ids", "per_document"})
+
+
+class PassageSearch(Protocol):
+    """What the adapter needs of a retriever: ``search`` returning ranked Passages (``rag.Retriever`` has it)."""
+
+    def search(self, query: str, k: int = 10, **options: Any) -> list[Passage]: ...
 
 
 def passage_to_document(passage: Passage) -> LangChainDocument:
@@ -74,7 +77,7 @@ class RagLangChainRetriever(BaseRetriever):
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     retriever: Any
-    """The :class:`rag.Retriever` to search (typed ``Any`` so pydantic does not try to validate it)."""
+    """A :class:`PassageSearch`, such as :class:`rag.Retriever` (typed ``Any`` so pydantic does not validate it)."""
     k: int = 4
     search_options: dict[str, Any] = Field(default_factory=dict)
     """Keyword arguments of ``Retriever.search``: mode, sources, document_ids, per_document."""
@@ -102,7 +105,7 @@ class RagLangChainRetriever(BaseRetriever):
         return [passage_to_document(p) for p in self.retriever.search(query, k=int(k), **options)]
 
 
-def to_langchain_retriever(retriever: Retriever, k: int = 4, **search_options: Any) -> RagLangChainRetriever:
+def to_langchain_retriever(retriever: PassageSearch, k: int = 4, **search_options: Any) -> RagLangChainRetriever:
     """Wrap ``retriever`` as a LangChain ``BaseRetriever`` returning ``k`` Documents a query.
 
     ``search_options`` are passed to ``Retriever.search`` (mode, sources, document_ids, per_document).

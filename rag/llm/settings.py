@@ -1,4 +1,4 @@
-"""LLM backends chosen by configuration, and the prompt that asks them for cited answers.
+"""Which LLM backend answers: settings read from a config file, the environment and ``--llm``.
 
 Configuration, lowest to highest precedence: a TOML file (``$RAG_CONFIG``, else
 ``~/.config/rag-assistant/config.toml``, table ``[llm]``), environment variables, then an explicit spec
@@ -22,21 +22,12 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from rag.types import Passage
-
-__all__ = [
-    "BACKENDS",
-    "LlmConfigError",
-    "LlmSettings",
-    "answer_messages",
-    "load_llm_settings",
-    "make_chat_model",
-]
+__all__ = ["BACKENDS", "LlmConfigError", "LlmSettings", "default_config_path", "load_llm_settings"]
 
 BACKENDS = ("extractive", "openai", "ollama", "gguf")
 CONFIG_ENV = "RAG_CONFIG"
@@ -130,87 +121,3 @@ def load_llm_settings(spec: str | None = None, config_path: Path | None = None) 
         settings = LlmSettings.from_mapping(table, settings)
     settings = LlmSettings.from_env(base=settings)
     return LlmSettings.parse(spec, settings) if spec else settings
-
-
-def _api_key() -> str:
-    # OpenAI-compatible local servers ignore the key but the client requires one.
-    return os.environ.get("RAG_LLM_API_KEY") or os.environ.get("OPENAI_API_KEY") or "not-needed"
-
-
-def make_chat_model(settings: LlmSettings) -> Any:
-    """The LangChain chat model ``settings`` name, or None for the extractive backend.
-
-    Raises ``LlmConfigError`` with the install command when the backend's package is missing, or
-    when a required setting (model, base URL, GGUF path) is absent.
-    """
-    if settings.backend == "extractive":
-        return None
-    if settings.backend == "openai":
-        try:
-            from langchain_openai import ChatOpenAI
-        except ImportError:
-            raise LlmConfigError('langchain-openai is not installed: pip install "rag-assistant[llm]"') from None
-        if not settings.model:
-            raise LlmConfigError("the openai backend needs a model: RAG_LLM_MODEL or --llm openai:MODEL")
-        return ChatOpenAI(
-            model=settings.model,
-            base_url=settings.base_url,
-            api_key=_api_key(),
-            temperature=settings.temperature,
-            max_tokens=settings.max_tokens,
-            streaming=True,
-        )
-    if settings.backend == "ollama":
-        try:
-            from langchain_ollama import ChatOllama
-        except ImportError:
-            raise LlmConfigError('langchain-ollama is not installed: pip install "rag-assistant[llm]"') from None
-        if not settings.model:
-            raise LlmConfigError("the ollama backend needs a model: RAG_LLM_MODEL or --llm ollama:MODEL")
-        options: dict[str, Any] = {"base_url": settings.base_url} if settings.base_url else {}
-        return ChatOllama(
-            model=settings.model, temperature=settings.temperature, num_predict=settings.max_tokens, **options
-        )
-    from rag.llamacpp import LlamaCppChatModel
-
-    return LlamaCppChatModel.from_settings(settings)
-
-
-SYSTEM_PROMPT = (
-    "You answer questions using only the numbered passages you are given. "
-    "After every sentence, cite the passages that state it, as [1] or [2][3]. "
-    "Use only facts that the passages state; do not add anything from memory. "
-    "If the passages do not answer the question, reply exactly: The documents don't answer this question. "
-    "Answer in at most three sentences."
-)
-
-
-def format_passages(passages: Sequence[Passage]) -> str:
-    """The passages numbered as the answer must cite them: ``[1] (title, page 3) text``."""
-    blocks = []
-    for number, passage in enumerate(passages, start=1):
-        where = passage.title or Path(passage.source).name
-        if passage.page is not None:
-            where += f", page {passage.page}"
-        blocks.append(f"[{number}] ({where})\n{passage.text.strip()}")
-    return "\n\n".join(blocks)
-
-
-def answer_messages(question: str, passages: Sequence[Passage]) -> list[Any]:
-    """The chat messages asking for a cited answer to ``question`` from ``passages``."""
-    from langchain_core.messages import HumanMessage, SystemMessage
-
-    return [
-        SystemMessage(content=SYSTEM_PROMPT),
-        HumanMessage(content=f"Passages:\n\n{format_passages(passages)}\n\nQuestion: {question}"),
-    ]
-
-
-def stream_text(llm: Any, messages: list[Any]) -> Iterator[str]:
-    """The model's reply, piece by piece as it streams (token by token where the backend streams)."""
-    for chunk in llm.stream(messages):
-        content = chunk.content if hasattr(chunk, "content") else chunk
-        if isinstance(content, list):  # content blocks
-            content = "".join(part.get("text", "") if isinstance(part, dict) else str(part) for part in content)
-        if content:
-            yield str(content)

@@ -85,9 +85,7 @@ def zscore_fusion(rankings: Sequence[Sequence[tuple[Key, float]]]) -> list[tuple
     standardised = [_zscores(ranking) for ranking in rankings]
     keys = dict.fromkeys(key for ranking in rankings for key, _ in ranking)
     count = len(rankings) or 1
-    fused = {
-        key: sum(scores.get(key, missing) for scores, missing in standardised) / count for key in keys
-    }
+    fused = {key: sum(scores.get(key, missing) for scores, missing in standardised) / count for key in keys}
     return sorted(fused.items(), key=lambda item: item[1], reverse=True)
 
 

@@ -14,7 +14,7 @@ Every sentence of the retrieved passages is scored (:meth:`ExtractiveAnswerer.sc
 - *passage_match*: the same against all the tokens of the sentence's passage: an answer sentence often
   names its subject only in the sentence before it, and the passage says which subject it is;
 - *cosine*: MiniLM similarity of question and sentence (catches paraphrase);
-- *prose*: lines that are not prose (:func:`rag.sentences.prose_score` below ``min_prose``: headings,
+- *prose*: lines that are not prose (:func:`rag.answering.sentences.prose_score` below ``min_prose``: headings,
   link lists, title lines, code) count at their prose score;
 - *novelty*: a sentence that adds fewer than two content stems to the question only restates it.
 
@@ -61,7 +61,7 @@ import numpy as np
 
 from index.bm25 import tokenize
 from index.embedding import Encoding
-from rag.sentences import Span, prose_score, split_sentences
+from rag.answering.sentences import Span, prose_score, split_sentences
 
 __all__ = ["ExtractiveAnswerer", "ExtractiveSettings", "ScoredSentence", "Scoring"]
 
@@ -133,7 +133,7 @@ class ExtractiveAnswerer:
     """Picks and cites the sentences of ``passages`` that best answer a question; no LLM.
 
     ``encode`` maps texts to their encodings (``Embedder.encode``, ideally through an
-    :class:`~rag.sentences.EncodingCache`).
+    :class:`~rag.answering.sentences.EncodingCache`).
 
     Example (``passages`` from ``Retriever.search``)::
 
@@ -149,7 +149,7 @@ class ExtractiveAnswerer:
     def score(self, question: str, passages: Sequence[str], context: str = "") -> Scoring:
         """Every sentence of ``passages`` (texts, best-ranked first) with its score, best first.
 
-        ``context`` holds terms carried over from the conversation (see :mod:`rag.conversation`): they
+        ``context`` holds terms carried over from the conversation (see :mod:`rag.answering.conversation`): they
         count for the cosine and, at ``CONTEXT_TERM_WEIGHT``, for the word matches, because the
         follow-up's own words say what is asked ("how much will it *cost*").
         """

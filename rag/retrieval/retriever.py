@@ -9,13 +9,11 @@
 from __future__ import annotations
 
 import fnmatch
-import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Literal
 
 import faiss
 import numpy as np
@@ -23,68 +21,19 @@ import numpy as np
 from index.embedding import Embedder
 from index.ingest import AddReport, add_to_index
 from index.store import IndexStore, StoredChunk
-from rag.fusion import DEFAULT_FUSION, FUSION_METHODS, FusionMethod, fuse
+from rag.retrieval.fusion import DEFAULT_FUSION, FUSION_METHODS, FusionMethod, fuse
+from rag.retrieval.rerank import Reranker, reranked
 from rag.types import Passage
 
-if TYPE_CHECKING:  # imported lazily: only a configured reranker needs sentence-transformers' CrossEncoder
-    from sentence_transformers import CrossEncoder
-
-    from rag.langchain import RagLangChainRetriever
+if TYPE_CHECKING:
+    from rag.retrieval.langchain import RagLangChainRetriever
 
 SearchMode = Literal["hybrid", "dense", "bm25"]
 SEARCH_MODES: tuple[str, ...] = ("hybrid", "dense", "bm25")
 
 CANDIDATES_PER_RETRIEVER = 100
 """How many hits each retriever contributes to fusion at least: the pool its scores are
-normalised over. 50 to 300 all gave the same SQuAD MRR@10 within 0.004 (see rag/fusion.py)."""
-
-
-class Reranker(Protocol):
-    """Anything that scores (query, passage text) pairs, higher is better, and says how deep it reranks."""
-
-    depth: int
-
-    def score(self, query: str, texts: Sequence[str]) -> list[float]: ...
-
-
-class CrossEncoderReranker:
-    """A sentence-transformers cross-encoder from a local folder, reranking the top ``depth`` passages.
-
-    No cross-encoder ships with the project (none is packaged on PyPI), so reranking is off unless
-    one is given; the model loads on first use::
-
-        reranker = CrossEncoderReranker("models/ms-marco-MiniLM-L-6-v2")
-        retriever = Retriever.open("my-index", reranker=reranker)
-        retriever.search("question", k=5)                 # hybrid, then reranked
-        retriever.search("question", k=5, rerank=False)   # the same search without it
-
-    Raises ``ValueError`` when the folder does not exist or ``depth``/``batch_size`` is below 1.
-    """
-
-    def __init__(self, model_path: str | Path, *, depth: int = 50, batch_size: int = 16) -> None:
-        self.model_path = Path(model_path).expanduser()
-        if not self.model_path.is_dir():
-            raise ValueError(f"reranker model folder not found: {self.model_path}")
-        if depth < 1:
-            raise ValueError(f"depth must be >= 1, got {depth}")
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        self.depth = depth
-        self.batch_size = batch_size
-
-    @cached_property
-    def model(self) -> CrossEncoder:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        from sentence_transformers import CrossEncoder
-
-        return CrossEncoder(str(self.model_path))
-
-    def score(self, query: str, texts: Sequence[str]) -> list[float]:
-        """One relevance score per text (the model's own scale), in the order given."""
-        if not texts:
-            return []
-        scores = self.model.predict([(query, text) for text in texts], batch_size=self.batch_size)
-        return [float(score) for score in scores]
+normalised over. 50 to 300 all gave the same SQuAD MRR@10 within 0.004 (see rag/retrieval/fusion.py)."""
 
 
 class Retriever:
@@ -157,7 +106,7 @@ class Retriever:
         be overridden per call with ``invoke(query, k=3)``. Documents carry document_id, chunk_id,
         source, title, page and score in their metadata.
         """
-        from rag.langchain import to_langchain_retriever  # langchain_core loads only when asked for
+        from rag.retrieval.langchain import to_langchain_retriever  # langchain_core loads only when asked for
 
         return to_langchain_retriever(self, k=k, **search_options)
 
@@ -193,7 +142,7 @@ class Retriever:
         ranked = self._ranked(query, wanted, mode, allowed_rows, per_document)
         label = mode
         if reranker is not None:
-            ranked = _reranked(reranker, query, ranked[:wanted])
+            ranked = reranked(reranker, query, ranked[:wanted])
             label = f"{mode}+rerank"
         return [
             Passage(chunk=hit.chunk, score=score, rank=rank, retriever=label, source=hit.source, title=hit.title)
@@ -267,12 +216,6 @@ def _one_thread() -> Iterator[None]:
         faiss.omp_set_num_threads(faiss_threads)
         if torch is not None and torch_threads is not None:
             torch.set_num_threads(torch_threads)
-
-
-def _reranked(reranker: Reranker, query: str, ranked: list[tuple[StoredChunk, float]]) -> list[tuple[StoredChunk, float]]:
-    """``ranked`` re-scored by ``reranker``, best first (a stable sort: ties keep the retrieval order)."""
-    scores = reranker.score(query, [hit.chunk.text for hit, _ in ranked])
-    return sorted(zip((hit for hit, _ in ranked), scores), key=lambda pair: pair[1], reverse=True)
 
 
 def _best_per_document(ranked: list[tuple[StoredChunk, float]]) -> list[tuple[StoredChunk, float]]:

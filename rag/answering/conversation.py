@@ -55,7 +55,9 @@ def normalise_history(history: Iterable[Any] | None) -> list[Message]:
             role = {"human": "user", "ai": "assistant"}.get(entry.type, entry.type)
             messages.append({"role": role, "content": _content_text(entry.content)})
         else:
-            raise ValueError(f"history entries must be {{'role', 'content'}} dicts or (user, assistant) pairs, got {entry!r}")
+            raise ValueError(
+                f"history entries must be {{'role', 'content'}} dicts or (user, assistant) pairs, got {entry!r}"
+            )
     return [m for m in messages if m["role"] in ("user", "assistant")]
 
 

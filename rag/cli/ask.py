@@ -18,9 +18,9 @@ from rag.config import INDEX_ENV, default_index_dir
 from rag.types import Answer
 
 if TYPE_CHECKING:
-    from rag.assistant import Assistant
+    from rag.answering.assistant import Assistant
 
-# rag.assistant.DEFAULT_K, repeated so that `rag --help` does not import the answer chain (a test checks).
+# rag.answering.assistant.DEFAULT_K, repeated so that `rag --help` does not import the answer chain (a test checks).
 DEFAULT_K = 5
 
 __all__ = ["ask_command", "format_sources"]
@@ -43,7 +43,7 @@ def format_sources(answer: Answer) -> list[str]:
 
 
 def _read_history(path: Path | None) -> list[dict[str, str]]:
-    from rag.conversation import normalise_history
+    from rag.answering.conversation import normalise_history
 
     if path is None or not path.exists():
         return []
@@ -57,7 +57,9 @@ def ask_command(
     question: Annotated[str, typer.Argument(help="The question to answer from the documents.")],
     index: Annotated[
         Path | None,
-        typer.Option("--index", "-i", help=f"Index folder. Default: ${INDEX_ENV}, else ~/.local/share/rag-assistant/default."),
+        typer.Option(
+            "--index", "-i", help=f"Index folder. Default: ${INDEX_ENV}, else ~/.local/share/rag-assistant/default."
+        ),
     ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the whole Answer as JSON.")] = False,
     llm: Annotated[
@@ -77,9 +79,9 @@ def ask_command(
 ) -> None:
     """Answer a question from the index, citing the passages; says so when the documents don't answer."""
     from index.store import IndexStoreError
-    from rag.assistant import Assistant
+    from rag.answering.assistant import Assistant
     from rag.llm import LlmConfigError, load_llm_settings, make_chat_model
-    from rag.retriever import Retriever
+    from rag.retrieval.retriever import Retriever
 
     errors = Console(stderr=True)
     try:

@@ -5,8 +5,8 @@
 version of what was streamed: markers that point nowhere are gone); ``Assistant.as_runnable()`` is the
 same chain as a LangChain ``Runnable`` (``invoke``, ``stream``, ``batch``).
 
-With no LLM the extractive answerer (:mod:`rag.extractive`) composes the answer from passage sentences;
-with one, the LLM writes it and :mod:`rag.citations` checks every ``[n]`` it wrote. Either way the
+With no LLM the extractive answerer (:mod:`rag.answering.extractive`) composes the answer from passage sentences;
+with one, the LLM writes it and :mod:`rag.answering.citations` checks every ``[n]`` it wrote. Either way the
 assistant abstains, citing nothing, when the best retrieved sentences are too weak
 (``ExtractiveSettings.abstain_below``).
 """
@@ -19,15 +19,16 @@ from typing import TYPE_CHECKING, Any
 
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda, RunnablePassthrough
 
-from rag.citations import ABSTENTION_TEXT, SupportCheck, citation_for, is_abstention, verify_citations
-from rag.conversation import Message, heuristic_standalone, llm_standalone, normalise_history
-from rag.extractive import ExtractiveAnswerer, ExtractiveSettings, ScoredSentence
-from rag.llm import answer_messages, stream_text
-from rag.sentences import EncodingCache
+from rag.answering.citations import ABSTENTION_TEXT, SupportCheck, citation_for, is_abstention, verify_citations
+from rag.answering.conversation import Message, heuristic_standalone, llm_standalone, normalise_history
+from rag.answering.extractive import ExtractiveAnswerer, ExtractiveSettings, ScoredSentence
+from rag.answering.prompt import answer_messages
+from rag.answering.sentences import EncodingCache
+from rag.llm import stream_text
 from rag.types import Answer, AnswerDelta, Passage
 
 if TYPE_CHECKING:
-    from rag.retriever import Retriever
+    from rag.retrieval.retriever import Retriever
 
 __all__ = ["DEFAULT_K", "Assistant", "AssistantRunnable"]
 

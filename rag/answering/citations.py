@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from index.bm25 import tokenize
-from rag.sentences import Span, split_sentences
+from rag.answering.sentences import Span, split_sentences
 from rag.types import Citation, Passage
 
 __all__ = [
@@ -180,7 +180,9 @@ def verify_citations(text: str, passages: Sequence[Passage], embed: Embed | None
         citations.extend(citation_for(n, passages[n - 1], check) for n, check in checks)
         if not any(check.supported for _, check in checks):
             unsupported.append(claim)
-    return CheckedAnswer(text=_keep_valid_markers(text, valid).strip(), citations=citations, unsupported_sentences=unsupported)
+    return CheckedAnswer(
+        text=_keep_valid_markers(text, valid).strip(), citations=citations, unsupported_sentences=unsupported
+    )
 
 
 ABSTENTION_TEXT = "The documents don't answer this question."

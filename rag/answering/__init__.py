@@ -1,0 +1,1 @@
+"""The answer side: the Assistant chain, the extractive answerer, citation checks, follow-ups and sentences."""
