@@ -16,12 +16,19 @@ from typing import Any
 
 import gradio as gr
 
-from rag.answering.assistant import DEFAULT_K
 from rag.retrieval.retriever import SEARCH_MODES
+from rag.service import (
+    ANSWER_CONCURRENCY,
+    DEFAULT_K,
+    MAX_K,
+    MAX_UPLOAD_MB,
+    UPLOAD_SUFFIXES,
+    Backends,
+    extractive_only,
+)
 from ui import render
-from ui.chat import ANSWER_CONCURRENCY, DEFAULT_MODE, MAX_K, Backends, ChatHandlers, extractive_only
+from ui.chat import DEFAULT_MODE, ChatHandlers
 from ui.collections import CollectionManager
-from ui.documents import MAX_UPLOAD_MB, UPLOAD_SUFFIXES
 from ui.js import HEADER_JS, SOURCES_PANEL_JS
 from ui.library import LibraryHandlers
 from ui.theme import CSS, THEME

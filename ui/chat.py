@@ -8,33 +8,26 @@ rendered from that state, so undo and retry never have to parse HTML back.
 from __future__ import annotations
 
 import logging
-import queue
 import re
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
 from index.store import IndexStoreError
-from rag.answering.assistant import DEFAULT_K, Assistant
+from rag import service
 from rag.retrieval.retriever import SEARCH_MODES
+from rag.service import DEFAULT_K, MAX_K, AssistantPool, Backends, EmptyIndexError
 from rag.types import Answer
 from ui import render
-from ui.collections import Collection, CollectionManager
+from ui.collections import CollectionManager
 
 logger = logging.getLogger(__name__)
 
-ANSWER_CONCURRENCY = 2
-"""Answers computed at once across all users: the machine this was measured on has 2 cores, and
-each answer holds an embedding pass and possibly an LLM call; more only queue inside torch."""
 DEFAULT_MODE = "hybrid"
-MAX_K = 20
 WORD_INTERVAL_SECONDS = 0.012
 """Pace of the streamed text: the extractive answerer yields whole sentences at once, and a
 sentence appearing word by word is easier to follow (and what the user guide promises). A
@@ -44,77 +37,10 @@ _WORDS = re.compile(r"\s*\S+\s*|\s+")
 Turn = dict[str, str]
 """One exchange: ``{"question", "answer_id"}``, plus ``"error"`` when no answer came."""
 Answers = dict[str, Answer]
-LlmFactory = Callable[[], Any]
 
 
 class UserFacingError(Exception):
     """Something the user can fix (empty collection, backend down): shown in the chat as one line."""
-
-
-@dataclass
-class Backends:
-    """Answer backends by label, the default first; each factory returns the LLM (None = extractive).
-
-    An LLM is made on first use and kept, so a local model is loaded once for all sessions.
-    """
-
-    factories: dict[str, LlmFactory]
-    _made: dict[str, Any] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    @property
-    def labels(self) -> list[str]:
-        return list(self.factories)
-
-    def label(self, wanted: str | None) -> str:
-        """``wanted`` if it is a known backend, else the default."""
-        return wanted if wanted in self.factories else self.labels[0]
-
-    def llm(self, label: str) -> Any:
-        label = self.label(label)
-        with self._lock:
-            if label not in self._made:
-                self._made[label] = self.factories[label]()
-            return self._made[label]
-
-
-EXTRACTIVE_LABEL = "Extractive (no language model)"
-
-
-def extractive_only() -> Backends:
-    return Backends({EXTRACTIVE_LABEL: lambda: None})
-
-
-class AssistantPool:
-    """Reusable ``Assistant`` objects per (collection, backend).
-
-    An Assistant keeps a cache of sentence vectors that makes follow-up questions fast, but the
-    cache is not safe for two threads at once; so each Assistant serves one answer at a time and
-    the pool keeps as many as answers may run concurrently.
-    """
-
-    def __init__(self, backends: Backends, size: int = ANSWER_CONCURRENCY) -> None:
-        self.backends = backends
-        self.size = size
-        self._idle: dict[tuple[Path, str], queue.SimpleQueue[Assistant]] = {}
-        self._lock = threading.Lock()
-
-    @contextmanager
-    def borrow(self, collection: Collection, backend: str, k: int, mode: str) -> Iterator[Assistant]:
-        key = (collection.index_dir, self.backends.label(backend))
-        with self._lock:
-            idle = self._idle.setdefault(key, queue.SimpleQueue())
-        try:
-            assistant = idle.get_nowait()
-        except queue.Empty:
-            assistant = Assistant(collection.retriever, self.backends.llm(key[1]), k=k, mode=mode)
-        # k and mode are per-request settings; the rest of the Assistant is reusable.
-        assistant.k, assistant.mode = k, mode
-        try:
-            yield assistant
-        finally:
-            if idle.qsize() < self.size:
-                idle.put(assistant)
 
 
 def plain_history(conversation: list[Turn], answers: Answers) -> list[dict[str, str]]:
@@ -206,29 +132,29 @@ class ChatHandlers:
             collection = self.manager.get(collection_dir)
         except (IndexStoreError, ValueError, OSError) as error:
             raise UserFacingError(str(error)) from None
-        with collection.reading() as retriever:
-            if retriever.store.counts()[0] == 0:
-                raise UserFacingError("This collection has no documents yet: add some in the Documents tab.")
-            text = ""
-            pacer = _Pacer()
-            try:
-                with self.assistants.borrow(collection, backend, top_k, mode) as assistant:
-                    for delta in assistant.stream(question, history):
-                        for grown in pacer.words(text, delta.text):
-                            yield grown, None
-                        text += delta.text
-                        if delta.answer is not None:
-                            yield text, delta.answer
-                            return
-            except (IndexStoreError, ValueError) as error:
-                # ValueError here is a bad LLM configuration (LlmConfigError) or an empty question.
-                raise UserFacingError(str(error)) from None
-            except Exception as error:
-                if self.backends.llm(backend) is None:
-                    raise  # the extractive answerer failing is a bug: do not dress it up
-                # A language model server that is down or misconfigured is the user's to fix.
-                logger.exception("answer backend %s failed", backend)
-                raise UserFacingError(f"{self.backends.label(backend)} failed: {error}") from None
+        text = ""
+        pacer = _Pacer()
+        try:
+            for delta in service.stream_answer(
+                collection, self.assistants, question, history, k=top_k, mode=mode, backend=backend
+            ):
+                for grown in pacer.words(text, delta.text):
+                    yield grown, None
+                text += delta.text
+                if delta.answer is not None:
+                    yield text, delta.answer
+                    return
+        except EmptyIndexError:
+            raise UserFacingError("This collection has no documents yet: add some in the Documents tab.") from None
+        except (IndexStoreError, ValueError) as error:
+            # ValueError here is a bad LLM configuration (LlmConfigError) or an empty question.
+            raise UserFacingError(str(error)) from None
+        except Exception as error:
+            if self.backends.llm(backend) is None:
+                raise  # the extractive answerer failing is a bug: do not dress it up
+            # A language model server that is down or misconfigured is the user's to fix.
+            logger.exception("answer backend %s failed", backend)
+            raise UserFacingError(f"{self.backends.label(backend)} failed: {error}") from None
 
     def respond_to_example(
         self,
@@ -300,16 +226,9 @@ class ChatHandlers:
         ``passages`` it was given. ``history`` holds earlier messages as {"role", "content"};
         ``mode`` is hybrid, dense or bm25; ``collection`` is a collection's folder name (empty: the default).
         """
-        if mode not in SEARCH_MODES:
-            raise gr.Error(f"mode must be one of {', '.join(SEARCH_MODES)}; got {mode!r}")
-        if not 1 <= int(k) <= MAX_K:
-            raise gr.Error(f"k must be between 1 and {MAX_K}; got {k}")
-        if not (question or "").strip():
-            raise gr.Error("the question is empty")
         try:
             chosen = self.manager.get(self._collection_dir(collection))
-            with chosen.reading(), self.assistants.borrow(chosen, self.backends.labels[0], int(k), mode) as assistant:
-                answer = assistant.ask(question, history or [])
+            answer = service.ask(chosen, self.assistants, question, history or [], k=int(k), mode=mode)
         except (IndexStoreError, ValueError) as error:
             raise gr.Error(str(error)) from None
         return answer.to_dict()

@@ -67,7 +67,7 @@ def build_demo_index(index_dir: Path, docs_dir: Path) -> None:
     """
     from index.embedding import DEFAULT_MODEL
     from index.ingest import add_to_index
-    from ui.collections import shared_embedder
+    from rag.collection import shared_embedder
     from ui.examples import DEMO_EXAMPLES, write_examples
 
     staging = index_dir.with_name(f".{index_dir.name}.building")

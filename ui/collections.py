@@ -1,9 +1,8 @@
 """Collections the chat page can serve: index folders, each opened once and shared by every session.
 
-A collection is one index folder. The page lists the folders under a collections root (the
-parent of the default index) plus the one ``rag chat --index`` was started with, and can create
-a new, empty one. Every collection is guarded by a read-write lock: answers read concurrently,
-while an upload or a removal changes the in-memory FAISS and BM25 indexes alone.
+A collection is one index folder (``rag.collection.Collection``, guarded by a read-write lock). The
+page lists the folders under a collections root (the parent of the default index) plus the one
+``rag chat --index`` was started with, and can create a new, empty one.
 
 >>> import tempfile
 >>> root = Path(tempfile.mkdtemp())
@@ -18,111 +17,12 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from index.embedding import Embedder
 from index.store import MANIFEST_NAME, IndexSettings, IndexStore
-from rag.retrieval.retriever import Retriever
+from rag.collection import Collection, open_collection
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}")
-# One embedding model per model name for the whole process: every collection and manager shares it.
-_EMBEDDERS: dict[str, Embedder] = {}
-_EMBEDDERS_LOCK = threading.Lock()
-UPLOADS_FOLDER = "uploads"
-"""Sub-folder of an index folder where files uploaded through the page are kept."""
-
-
-class ReadWriteLock:
-    """Many readers or one writer; a waiting writer blocks new readers so uploads are not starved.
-
-    >>> lock = ReadWriteLock()
-    >>> with lock.reading():
-    ...     with lock.reading():  # readers share
-    ...         pass
-    >>> with lock.writing():
-    ...     pass
-    """
-
-    def __init__(self) -> None:
-        self._condition = threading.Condition()
-        self._readers = 0
-        self._writer = False
-        self._writers_waiting = 0
-
-    @contextmanager
-    def reading(self) -> Iterator[None]:
-        with self._condition:
-            while self._writer or self._writers_waiting:
-                self._condition.wait()
-            self._readers += 1
-        try:
-            yield
-        finally:
-            with self._condition:
-                self._readers -= 1
-                self._condition.notify_all()
-
-    @contextmanager
-    def writing(self) -> Iterator[None]:
-        with self._condition:
-            self._writers_waiting += 1
-            while self._writer or self._readers:
-                self._condition.wait()
-            self._writers_waiting -= 1
-            self._writer = True
-        try:
-            yield
-        finally:
-            with self._condition:
-                self._writer = False
-                self._condition.notify_all()
-
-
-@dataclass
-class Collection:
-    """One open index folder, its retriever and its lock."""
-
-    index_dir: Path
-    retriever: Retriever
-    lock: ReadWriteLock = field(default_factory=ReadWriteLock)
-    generation: int = 0
-
-    @property
-    def name(self) -> str:
-        return self.index_dir.name
-
-    @property
-    def uploads_dir(self) -> Path:
-        return self.index_dir / UPLOADS_FOLDER
-
-    @contextmanager
-    def reading(self) -> Iterator[Retriever]:
-        """Hold the read lock, after reloading the index if another process (``rag add``) changed it."""
-        self._reload_if_changed()
-        with self.lock.reading():
-            yield self.retriever
-
-    @contextmanager
-    def writing(self) -> Iterator[Retriever]:
-        """Hold the write lock; the generation seen afterwards is ours, so no reload follows."""
-        with self.lock.writing():
-            try:
-                yield self.retriever
-            finally:
-                self.generation = self.retriever.store.generation
-
-    def _reload_if_changed(self) -> None:
-        if self.retriever.store.generation == self.generation:
-            return
-        with self.lock.writing():
-            store = self.retriever.store
-            if store.generation != self.generation:
-                self.retriever.store = IndexStore.open(self.index_dir)
-                store.close()
-                self.generation = self.retriever.store.generation
 
 
 class CollectionManager:
@@ -163,9 +63,7 @@ class CollectionManager:
                 return self._open[wanted]
             if wanted not in self.index_dirs():
                 raise ValueError(f"unknown collection: {wanted}")
-            store = IndexStore.open(wanted)
-            collection = Collection(wanted, Retriever(store, shared_embedder(store.settings.embedding_model)))
-            collection.generation = store.generation
+            collection = open_collection(wanted, warm_up=True)
             self._open[wanted] = collection
             return collection
 
@@ -192,12 +90,3 @@ class CollectionManager:
             )
         return name
 
-
-def shared_embedder(model: str) -> Embedder:
-    """The process's embedder for ``model``, loaded on first use."""
-    with _EMBEDDERS_LOCK:
-        if model not in _EMBEDDERS:
-            embedder = Embedder(model)
-            embedder.embed_query("warm up")  # load the model now, once, not in the first user's request
-            _EMBEDDERS[model] = embedder
-        return _EMBEDDERS[model]

@@ -11,9 +11,11 @@ from typing import Any
 import gradio as gr
 
 from index.store import IndexStoreError
+from rag import service
+from rag.collection import Collection
 from ui import render
-from ui.collections import Collection, CollectionManager
-from ui.documents import add_uploads, document_choices, document_rows, remove_document, summary_html
+from ui.collections import CollectionManager
+from ui.documents import document_choices, document_rows, remove_document, summary_html
 from ui.examples import example_questions
 
 
@@ -59,8 +61,10 @@ class LibraryHandlers:
         if not files:
             return (gr.skip(),) * 6
         collection = self.manager.get(collection_dir)
-        result = add_uploads(
-            collection, files, lambda done, total, name: progress((done, total), desc=f"Adding {name}", unit="files")
+        result = service.add_uploads(
+            collection,
+            files,
+            progress=lambda done, total, name: progress((done, total), desc=f"Adding {name}", unit="files"),
         )
         return (summary_html(result), None, *self.collection_view(collection_dir))
 

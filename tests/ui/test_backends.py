@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from rag.llm import LlmConfigError
+from rag.service import EXTRACTIVE_LABEL, Backends
 from ui.backends import configured_backends
-from ui.chat import EXTRACTIVE_LABEL, Backends, ChatHandlers
+from ui.chat import ChatHandlers
 from ui.collections import CollectionManager
 
 

@@ -7,7 +7,7 @@ import importlib
 
 import pytest
 
-MODULES = ["ui.render", "ui.collections", "ui.documents", "ui.examples", "ui.cli", "ui.backends"]
+MODULES = ["ui.render", "ui.collections", "ui.documents", "ui.examples", "ui.cli"]
 
 
 @pytest.mark.parametrize("name", MODULES)

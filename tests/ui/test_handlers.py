@@ -11,11 +11,13 @@ from pathlib import Path
 import gradio as gr
 import pytest
 
+from rag.answering import assistant as answering
+from rag.service import add_uploads, extractive_only
 from tests.ui import fakes
 from ui import chat as chat_module
-from ui.chat import ChatHandlers, extractive_only
+from ui.chat import ChatHandlers
 from ui.collections import CollectionManager
-from ui.documents import add_uploads, document_rows, remove_document, summary_html
+from ui.documents import document_rows, remove_document, summary_html
 from ui.library import LibraryHandlers
 
 
@@ -26,7 +28,7 @@ def manager(notes_root: Path) -> CollectionManager:
 
 @pytest.fixture
 def handlers(manager: CollectionManager, monkeypatch: pytest.MonkeyPatch) -> ChatHandlers:
-    monkeypatch.setattr(chat_module, "Assistant", fakes.FakeAssistant)
+    monkeypatch.setattr(answering, "Assistant", fakes.FakeAssistant)
     monkeypatch.setattr(chat_module, "WORD_INTERVAL_SECONDS", 0.0)
     fakes.histories.clear()
     return ChatHandlers(manager, extractive_only())
@@ -124,10 +126,15 @@ def test_upload_adds_supported_files_and_explains_the_rest(manager: CollectionMa
     collection = manager.get()
     progress: list[tuple[int, int, str]] = []
 
-    result = add_uploads(collection, [good, empty, program], lambda *step: progress.append(step))
+    result = add_uploads(collection, [good, empty, program], progress=lambda *step: progress.append(step))
 
     assert result.report.added == 1
-    assert [name for name, _ in result.rejected] == ["setup.exe"]
+    assert [(f.file, f.status) for f in result.files] == [
+        ("setup.exe", "rejected"),
+        ("bees.md", "added"),
+        ("empty.txt", "failed"),
+    ]
+    assert result.files[1].document_id == str((collection.uploads_dir / "bees.md").resolve())
     assert [Path(f.path).name for f in result.report.failed] == ["empty.txt"]
     assert progress == [(0, 2, "bees.md"), (1, 2, "empty.txt")]
     assert (collection.uploads_dir / "bees.md").is_file() and not (collection.uploads_dir / "empty.txt").exists()
@@ -145,16 +152,11 @@ def test_the_same_upload_twice_is_unchanged(manager: CollectionManager, tmp_path
     assert add_uploads(collection, [note]).report.unchanged == 1
 
 
-def test_oversized_upload_is_refused_with_the_limit(
-    manager: CollectionManager, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from ui import documents
-
-    monkeypatch.setattr(documents, "MAX_UPLOAD_BYTES", 10)
+def test_oversized_upload_is_refused_with_the_limit(manager: CollectionManager, tmp_path: Path) -> None:
     big = tmp_path / "big.txt"
     big.write_text("x" * 100)
-    result = add_uploads(manager.get(), [big])
-    assert result.rejected and "limit" in result.rejected[0][1]
+    result = add_uploads(manager.get(), [big], max_bytes=10)
+    assert [f.status for f in result.files] == ["rejected"] and "limit" in result.files[0].reason
 
 
 def test_removing_an_uploaded_document_deletes_its_copy(manager: CollectionManager, tmp_path: Path) -> None:
