@@ -43,7 +43,7 @@ DEFAULT_K = 5
 """Passages an answer is drawn from: ``rag.answering.assistant.DEFAULT_K``, repeated so that importing
 this module does not load LangChain (a test checks that the two agree)."""
 MAX_K = 20
-"""Most passages one answer may be given: more only slows the answerer and dilutes its citations."""
+"""Most passages the page and the servers let one answer be given: more only slows the answerer."""
 ANSWER_CONCURRENCY = 2
 """Answers computed at once across all users: the machine this was measured on has 2 cores, and
 each answer holds an embedding pass and possibly an LLM call; more only queue inside torch."""
@@ -224,7 +224,7 @@ def stream_answer(
     """
     if not question or not question.strip():
         raise ValueError("the question is empty")
-    check_settings(k, mode, MAX_K)
+    check_settings(k, mode)
     options = {"document_ids": list(document_ids)} if document_ids is not None else None
     with collection.reading() as retriever:
         if retriever.store.counts()[0] == 0:
@@ -335,8 +335,17 @@ def rejection_reason(path: Path, max_bytes: int = MAX_UPLOAD_BYTES) -> str | Non
     except OSError as error:
         return f"cannot read the upload ({error.strerror or error})"
     if size > max_bytes:
-        return f"{size / 1024 / 1024:.1f} MB is over the {max_bytes / 1024 / 1024:g} MB limit; add it with `rag add`"
+        return f"{megabytes(size)} is over the {megabytes(max_bytes)} limit; add it with `rag add` instead"
     return None
+
+
+def megabytes(size: int) -> str:
+    """A size for people to read.
+
+    >>> megabytes(52_428_800), megabytes(10_485), megabytes(1_572_864)
+    ('50 MB', '0.01 MB', '1.5 MB')
+    """
+    return f"{size / 1024 / 1024:.3g} MB"
 
 
 def add_uploads(

@@ -227,6 +227,7 @@ class ChatHandlers:
         ``mode`` is hybrid, dense or bm25; ``collection`` is a collection's folder name (empty: the default).
         """
         try:
+            service.check_settings(int(k), mode, MAX_K)
             chosen = self.manager.get(self._collection_dir(collection))
             answer = service.ask(chosen, self.assistants, question, history or [], k=int(k), mode=mode)
         except (IndexStoreError, ValueError) as error:

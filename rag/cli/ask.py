@@ -7,18 +7,16 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
 from rag.config import INDEX_ENV, default_index_dir
-from rag.types import Answer
-
-if TYPE_CHECKING:
-    from rag.answering.assistant import Assistant
+from rag.types import Answer, AnswerDelta
 
 # rag.answering.assistant.DEFAULT_K, repeated so that `rag --help` does not import the answer chain (a test checks).
 DEFAULT_K = 5
@@ -79,16 +77,17 @@ def ask_command(
 ) -> None:
     """Answer a question from the index, citing the passages; says so when the documents don't answer."""
     from index.store import IndexStoreError
-    from rag.answering.assistant import Assistant
-    from rag.llm import LlmConfigError, load_llm_settings, make_chat_model
-    from rag.retrieval.retriever import Retriever
+    from rag import service
+    from rag.collection import open_collection
+    from rag.llm import LlmConfigError
 
     errors = Console(stderr=True)
     try:
         earlier = _read_history(history)
-        retriever = Retriever.open(index if index is not None else default_index_dir())
-        assistant = Assistant(retriever, make_chat_model(load_llm_settings(llm)), k=k, mode=mode)
-        answer = _ask(assistant, question, earlier, stream=not json_output)
+        collection = open_collection(index if index is not None else default_index_dir())
+        assistants = service.AssistantPool(service.configured_backends(llm))
+        deltas = service.stream_answer(collection, assistants, question, earlier, k=k, mode=mode)
+        answer = _print_answer(deltas, stream=not json_output)
     except (IndexStoreError, LlmConfigError, ValueError) as error:
         errors.print(f"[red]error:[/red] {escape(str(error))}", highlight=False)
         raise typer.Exit(code=1) from None
@@ -104,10 +103,11 @@ def ask_command(
         history.write_text(json.dumps(earlier + turn, ensure_ascii=False, indent=2), encoding="utf-8")
 
 
-def _ask(assistant: Assistant, question: str, history: list[dict[str, str]], stream: bool) -> Answer:
+def _print_answer(deltas: Iterator[AnswerDelta], stream: bool) -> Answer:
+    """Write the answer as it comes (when ``stream``); returns the checked Answer of the last delta."""
     answer = None
     streamed: list[str] = []
-    for delta in assistant.stream(question, history):
+    for delta in deltas:
         if stream and delta.text:
             sys.stdout.write(delta.text)
             sys.stdout.flush()

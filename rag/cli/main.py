@@ -97,18 +97,12 @@ def add(
 
 
 def _print_add_report(report: AddReport, index_dir: Path) -> None:
-    for skipped in report.skipped:
-        errors.print(f"skipped {skipped.path}: {skipped.reason}", highlight=False, markup=False)
-    for failure in report.failed:
-        errors.print(f"failed  {failure}", highlight=False, markup=False, style="red")
-    errors.print(
-        f"{index_dir}: added {report.added}, updated {report.updated}, unchanged {report.unchanged}, "
-        f"removed {report.removed}, skipped {len(report.skipped)}, failed {len(report.failed)}; "
-        f"{report.chunks_embedded} chunks embedded ({report.chunks_per_second:.1f}/s), "
-        f"{report.chunks_reused} reused, {report.seconds:.1f} s",
-        highlight=False,
-        markup=False,
-    )
+    from rag.service import AddResult
+
+    result = AddResult.of(report)
+    for file in result.files:
+        errors.print(file.line(), highlight=False, markup=False, style="red" if file.status == "failed" else None)
+    errors.print(f"{index_dir}: {result.summary}", highlight=False, markup=False)
 
 
 @app.command()
@@ -153,11 +147,12 @@ def search(
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON list.")] = False,
 ) -> None:
     """Search the index and print ranked passages."""
-    from rag.retrieval.retriever import Retriever
+    from rag import service
+    from rag.collection import open_collection
 
     try:
-        retriever = Retriever.open(_index_dir(index))
-        passages = retriever.search(query, k=k, mode=mode, sources=source, per_document=per_document)  # type: ignore[arg-type]
+        collection = open_collection(_index_dir(index))
+        passages = service.search(collection, query, k=k, mode=mode, sources=source, per_document=per_document)
     except (IndexStoreError, ModelNotFoundError, ValueError) as error:
         raise _fail(str(error)) from None
     if json_output:
@@ -181,14 +176,15 @@ def delete(
     index: IndexOption = None,
 ) -> None:
     """Remove documents from the index."""
-    from rag.retrieval.retriever import Retriever
+    from rag import service
+    from rag.collection import open_collection
 
     try:
-        removed = Retriever(IndexStore.open(_index_dir(index))).delete(document_ids)
+        removed = service.remove_documents(open_collection(_index_dir(index)), document_ids)
     except IndexStoreError as error:
         raise _fail(str(error)) from None
-    errors.print(f"removed {removed} of {len(document_ids)} documents", highlight=False)
-    if removed == 0:
+    errors.print(f"removed {len(removed)} of {len(document_ids)} documents", highlight=False)
+    if not removed:
         raise typer.Exit(code=1)
 
 
@@ -196,11 +192,14 @@ def _register_feature_commands() -> None:
     """Commands whose code lives with its feature; their heavy imports wait until they run."""
     from evals.cli import eval_command
     from rag.cli.ask import ask_command
+    from rag.server.cli import mcp_command, serve_command
     from ui.cli import chat_command
 
     app.command("ask", help="Answer a question from the documents, with verified citations.")(ask_command)
     app.command("chat", help="Open the chat page (builds the demo index on first start).")(chat_command)
     app.command("eval", help="Run an evaluation suite and compare it with a baseline.")(eval_command)
+    app.command("serve", help="Serve the HTTP API (search, ask, OpenAI-compatible chat, documents).")(serve_command)
+    app.command("mcp", help="Serve the index to AI agents over the Model Context Protocol.")(mcp_command)
 
 
 _register_feature_commands()
