@@ -90,12 +90,14 @@ def create_app(collection: Collection, backends: Backends, settings: ApiSettings
         title="rag-assistant",
         summary="Search and ask your documents; every answer cites its passages.",
         version="0.1.0",
-        max_body_size=MAX_JSON_BYTES,
         telemetry={"tracing": False, "metrics": False, "logs": False},  # no telemetry of any kind
     )
     app.add_middleware(RequestGuard, settings=settings)
     _add_error_handlers(app)
-    router = APIRouter(prefix="/v1", dependencies=[Depends(_bearer_check(settings.token))])
+    # The body limits sit on the routes, not the app: an app-wide limit would turn RequestGuard's JSON 413 into text.
+    router = APIRouter(
+        prefix="/v1", dependencies=[Depends(_bearer_check(settings.token))], max_body_size=MAX_JSON_BYTES
+    )
     _add_search_and_ask(router, collection, assistants)
     _add_openai(router, collection, assistants)
     _add_documents(router, collection, settings)

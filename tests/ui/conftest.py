@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.servers import free_port, running_server, server_environment
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CORPUS_DIR = REPO_ROOT.parent / "shared" / "corpus"
@@ -32,13 +29,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-SERVER_START_SECONDS = 240  # model load and index open on a busy two-core machine
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 NOTES = {
@@ -99,49 +89,17 @@ def _chat_command() -> list[str]:
     return [sys.executable, "-m", "rag.cli", "chat"]
 
 
-def _wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + SERVER_START_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"rag chat exited with {process.returncode}:\n{log.read_text()[-4000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(1)
-    raise RuntimeError(f"rag chat did not answer on {url} within {SERVER_START_SECONDS} s:\n{log.read_text()[-4000:]}")
-
-
 @pytest.fixture(scope="session")
 def chat_server(corpus_index: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The URL of a real ``rag chat --index <corpus copy>`` on a free local port."""
     home = tmp_path_factory.mktemp("home")
-    port = _free_port()
-    env = {
-        **os.environ,
-        "XDG_DATA_HOME": str(home),  # new collections go here, never into the real user's data
-        "HF_HUB_OFFLINE": "1",
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
-    }
-    env.pop("RAG_AUTH", None)
-    env.pop("RAG_INDEX", None)
-    log = home / "server.log"
+    port = free_port()
+    # New collections go under XDG_DATA_HOME, never into the real user's data.
+    env = server_environment(XDG_DATA_HOME=str(home))
     command = [*_chat_command(), "--index", str(corpus_index), "--port", str(port), "--no-open"]
-    with open(log, "wb") as output:
-        process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
-    try:
-        _wait_until_up(url, process, log)
+    with running_server(command, url, home / "server.log", env):
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @pytest.fixture(scope="session")
