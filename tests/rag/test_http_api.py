@@ -17,7 +17,7 @@ import pytest
 
 from rag import Retriever
 from rag.answering.citations import ABSTENTION_TEXT
-from tests.rag.conftest import NOTES, index_of
+from tests.rag.conftest import NOTES
 from tests.servers import free_port, running_server
 
 pytestmark = pytest.mark.slow  # one server start (model load) for the module: about 15 s
@@ -29,14 +29,9 @@ OFF_TOPIC = "What is the boiling point of mercury?"
 
 
 @pytest.fixture(scope="module")
-def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return index_of(NOTES, tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def base_url(index_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def base_url(notes_index_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
-    command = [sys.executable, "-m", "rag.cli", "serve", "--index", str(index_dir), "--port", str(port),
+    command = [sys.executable, "-m", "rag.cli", "serve", "--index", str(notes_index_dir), "--port", str(port),
                "--token", TOKEN, "--max-upload-mb", str(UPLOAD_LIMIT_MB)]  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     with running_server(command, f"{url}/healthz", tmp_path_factory.mktemp("serve") / "server.log"):
@@ -179,12 +174,12 @@ def test_langchain_chat_openai_works_unchanged(base_url: str) -> None:
 
 
 @pytest.mark.parametrize("mode", ["hybrid", "dense", "bm25"])
-def test_search_returns_what_retriever_search_returns(api: httpx.Client, index_dir: Path, mode: str) -> None:
+def test_search_returns_what_retriever_search_returns(api: httpx.Client, notes_index_dir: Path, mode: str) -> None:
     query = {"query": "how is black tea made", "k": 2, "mode": mode}
     response = api.post("/v1/search", json=query)
     assert response.status_code == 200
     served = response.json()["passages"]
-    expected = [p.to_dict() for p in Retriever.open(index_dir).search("how is black tea made", k=2, mode=mode)]
+    expected = [p.to_dict() for p in Retriever.open(notes_index_dir).search("how is black tea made", k=2, mode=mode)]
     assert [(p["chunk_id"], p["rank"], p["text"]) for p in served] == [
         (p["chunk_id"], p["rank"], p["text"]) for p in expected
     ]
