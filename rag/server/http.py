@@ -85,7 +85,7 @@ class ApiSettings:
 def create_app(collection: Collection, backends: Backends, settings: ApiSettings | None = None) -> FastAPI:
     """The API over ``collection``, answering with ``backends`` (the default backend answers)."""
     settings = settings or ApiSettings()
-    assistants = AssistantPool(backends, size=settings.max_requests)
+    assistants = AssistantPool(backends)  # keeps ANSWER_CONCURRENCY idle: each holds a sentence cache (up to 250 MB)
     app = FastAPIOffline(
         title="rag-assistant",
         summary="Search and ask your documents; every answer cites its passages.",

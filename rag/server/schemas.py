@@ -1,7 +1,7 @@
 """The JSON shapes the HTTP API and the MCP tools speak, as Pydantic models (they document and validate).
 
-Each output model is built from the plain data types' ``to_dict()`` (``Passage``, ``Answer``,
-``Citation``) or from ``DocumentInfo``/``AddResult``, so the wire format has one definition.
+Each output model is built from the plain data types' ``to_dict()`` (``Passage``, ``Answer``) or
+from ``DocumentInfo``/``AddResult``; a ``Citation`` (a plain dataclass) is used as it is.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from index.store import DocumentInfo
 from rag.service import DEFAULT_K, MAX_K, AddResult
+from rag.types import Citation
 
 Mode = Literal["hybrid", "dense", "bm25"]
 MAX_SEARCH_K = 100
@@ -44,27 +45,15 @@ class PassageOut(BaseModel):
     text: str
 
 
-class CitationOut(BaseModel):
-    """A [marker] in the answer and the span of the passage it points to."""
-
-    marker: int
-    document_id: str
-    chunk_id: str
-    source: str
-    title: str
-    page: int | None
-    start: int
-    end: int
-    quote: str = Field(description="The passage's words that the cited sentence rests on.")
-    supported: bool = Field(description="False when the check found that the passage does not support the sentence.")
-
-
 class CitedAnswer(BaseModel):
     """An answer whose sentences end in [n] markers, with the citations they point to."""
 
     text: str
     abstained: bool = Field(description="True when the documents do not answer the question (nothing is cited).")
-    citations: list[CitationOut]
+    citations: list[Citation] = Field(
+        description="Each [marker]'s passage span: source, title, page, start, end, the quoted words, and "
+        "whether the check found that they support the sentence."
+    )
     unsupported_sentences: list[str] = Field(description="Sentences whose citation does not support them.")
 
 
