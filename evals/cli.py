@@ -46,11 +46,14 @@ def eval_command(
     write_baseline: Annotated[
         Path | None, typer.Option(help="Also write this run's metrics as a compact baseline JSON here.")
     ] = None,
+    embedder: Annotated[
+        str | None, typer.Option(help="Build the index with this embedder instead of the suite's (e.g. torch).")
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Run an evaluation suite: retrieval metrics (ranx) and latency, or an answer suite; compare with a baseline."""
     try:
-        parsed = load_suite(suite, data=data)
+        parsed = load_suite(suite, data=data, embedder=embedder)
         baseline_data = load_baseline(baseline) if baseline is not None else None
         out_dir = out or Path("eval-reports") / f"{parsed.name}-{datetime.now():%Y%m%d-%H%M%S}"
         report = run_suite(parsed, out_dir, show_progress=not quiet)

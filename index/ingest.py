@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from index.chunking import Chunker, ChunkerSettings, embedding_text
-from index.embedding import DEFAULT_MODEL, Embedder
+from index.embedding import DEFAULT_MODEL, Embedder, default_embedder_kind, load_embedder, parse_embedder_kind
 from index.loaders import LoadError, SkippedFile, discover_files, load_file
 from index.progress import IngestProgress
 from index.store import (
@@ -232,25 +232,37 @@ def add_to_index(
     rebuild: bool = False,
     show_progress: bool = True,
     embedder: Embedder | None = None,
+    embedder_kind: str | None = None,
 ) -> AddReport:
     """Add ``paths`` to the index in ``index_dir``, creating it if needed.
 
-    ``model`` and ``chunker`` default to the index's own settings (or the defaults for a new
-    index). Asking for other settings than an existing index has raises
-    ``SettingsMismatchError``, unless ``rebuild`` is set: then every stored document is
-    re-embedded into a fresh index that replaces the old one only once it is complete.
+    ``model``, ``embedder_kind`` (``onnx-int8``, ``onnx-fp32``, ``torch``) and ``chunker`` default to
+    the index's own settings (or, for a new index, the defaults and ``$RAG_EMBEDDER``). Asking for
+    other settings than an existing index has, or passing an ``embedder`` of another kind, raises
+    ``SettingsMismatchError``, unless ``rebuild`` is set: then every stored document is re-embedded
+    into a fresh index that replaces the old one only once it is complete.
     """
     index_dir = Path(index_dir)
     exists = (index_dir / MANIFEST_NAME).is_file()
+    if embedder_kind is not None:
+        embedder_kind = parse_embedder_kind(embedder_kind)
+    if embedder is not None:
+        if embedder_kind is not None and embedder.kind != embedder_kind:
+            raise ValueError(f"embedder is {embedder.kind}, but embedder_kind is {embedder_kind}")
+        model, embedder_kind = model or embedder.model, embedder.kind
     if exists and not rebuild:
         store = IndexStore.open(index_dir)
-        _check_same_settings(store.settings, model, chunker, index_dir)
-        embedder = embedder or Embedder(store.settings.embedding_model)
+        _check_same_settings(store.settings, model, embedder_kind, chunker, index_dir)
+        embedder = embedder or load_embedder(store.settings.embedding_model, store.settings.embedder_kind)
         with store.writer_lock():
             return Ingestor(store, embedder, show_progress).add(paths, prune=prune)
-    embedder = embedder or Embedder(model or DEFAULT_MODEL)
+    embedder = embedder or load_embedder(model or DEFAULT_MODEL, embedder_kind or default_embedder_kind())
     settings = IndexSettings(
-        embedding_model=embedder.model, dimension=embedder.dimension, chunker=chunker or ChunkerSettings()
+        embedding_model=embedder.model,
+        dimension=embedder.dimension,
+        chunker=chunker or ChunkerSettings(),
+        embedder=embedder.backend,
+        precision=embedder.precision,
     )
     if not exists:
         store = IndexStore.create(index_dir, settings)
@@ -260,13 +272,22 @@ def add_to_index(
 
 
 def _check_same_settings(
-    settings: IndexSettings, model: str | None, chunker: ChunkerSettings | None, index_dir: Path
+    settings: IndexSettings,
+    model: str | None,
+    embedder_kind: str | None,
+    chunker: ChunkerSettings | None,
+    index_dir: Path,
 ) -> None:
     if model is not None and model != settings.embedding_model:
         raise SettingsMismatchError(
             f"{index_dir}: this index was built with embedding model {settings.embedding_model!r}, "
             f"not {model!r}; mixing models would give meaningless scores. Use --rebuild to re-embed "
             "everything with the new model, or another --index folder"
+        )
+    if embedder_kind is not None and embedder_kind != settings.embedder_kind:
+        raise SettingsMismatchError(
+            f"{index_dir}: this index was embedded with {settings.embedder_kind}, not {embedder_kind}; "
+            "one index keeps one embedder's vectors. Use --rebuild to re-embed everything, or another --index folder"
         )
     if chunker is not None and chunker != settings.chunker:
         raise SettingsMismatchError(

@@ -84,13 +84,24 @@ class SettingsMismatchError(IndexStoreError):
 
 @dataclass(frozen=True)
 class IndexSettings:
-    """Everything needed to reopen an index correctly; stored in manifest.json."""
+    """Everything needed to reopen an index correctly; stored in manifest.json.
+
+    ``embedder`` and ``precision`` say what ran the model (``onnx``/``int8``, ``onnx``/``fp32`` or
+    ``torch``/``fp32``); a manifest written before they were recorded was built with torch.
+    """
 
     embedding_model: str
     dimension: int
     chunker: ChunkerSettings = field(default_factory=ChunkerSettings)
     normalized: bool = True
     metric: str = "inner_product"
+    embedder: str = "onnx"
+    precision: str = "int8"
+
+    @property
+    def embedder_kind(self) -> str:
+        """``onnx-int8``, ``onnx-fp32`` or ``torch``: what ``index.embedding.load_embedder`` takes."""
+        return "torch" if self.embedder == "torch" else f"{self.embedder}-{self.precision}"
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -103,6 +114,8 @@ class IndexSettings:
             chunker=ChunkerSettings(**data["chunker"]),
             normalized=bool(data.get("normalized", True)),
             metric=data.get("metric", "inner_product"),
+            embedder=data.get("embedder", "torch"),
+            precision=data.get("precision", "fp32"),
         )
 
 
@@ -136,6 +149,7 @@ class IndexStatus:
     documents: int
     chunks: int
     embedding_model: str
+    embedder: str
     dimension: int
     vector_index: str
     size_bytes: int
@@ -555,6 +569,7 @@ class IndexStore:
             documents=documents,
             chunks=chunks,
             embedding_model=self.settings.embedding_model,
+            embedder=self.settings.embedder_kind,
             dimension=self.settings.dimension,
             vector_index=self.vector_index_kind,
             size_bytes=size,

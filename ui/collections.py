@@ -23,13 +23,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from index.embedding import Embedder
+from index.embedding import Embedder, default_embedder_kind, load_embedder
 from index.store import MANIFEST_NAME, IndexSettings, IndexStore
 from rag.retrieval.retriever import Retriever
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}")
-# One embedding model per model name for the whole process: every collection and manager shares it.
-_EMBEDDERS: dict[str, Embedder] = {}
+# One embedder per (model, kind) for the whole process: every collection and manager shares it.
+_EMBEDDERS: dict[tuple[str, str], Embedder] = {}
 _EMBEDDERS_LOCK = threading.Lock()
 UPLOADS_FOLDER = "uploads"
 """Sub-folder of an index folder where files uploaded through the page are kept."""
@@ -126,7 +126,7 @@ class Collection:
 
 
 class CollectionManager:
-    """Opens collections on first use and keeps them, with one embedding model per model name."""
+    """Opens collections on first use and keeps them, with one embedder per model and kind."""
 
     def __init__(self, root: Path, default_dir: Path) -> None:
         self.root = Path(root)
@@ -164,7 +164,7 @@ class CollectionManager:
             if wanted not in self.index_dirs():
                 raise ValueError(f"unknown collection: {wanted}")
             store = IndexStore.open(wanted)
-            collection = Collection(wanted, Retriever(store, shared_embedder(store.settings.embedding_model)))
+            collection = Collection(wanted, Retriever(store, shared_embedder(store.settings.embedding_model, store.settings.embedder_kind)))
             collection.generation = store.generation
             self._open[wanted] = collection
             return collection
@@ -177,7 +177,11 @@ class CollectionManager:
             raise ValueError(f"a folder named {name!r} already exists in {self.root}")
         template = self.get().retriever.store.settings
         settings = IndexSettings(
-            embedding_model=template.embedding_model, dimension=template.dimension, chunker=template.chunker
+            embedding_model=template.embedding_model,
+            dimension=template.dimension,
+            chunker=template.chunker,
+            embedder=template.embedder,
+            precision=template.precision,
         )
         IndexStore.create(index_dir, settings).close()
         return self.get(index_dir)
@@ -193,11 +197,12 @@ class CollectionManager:
         return name
 
 
-def shared_embedder(model: str) -> Embedder:
-    """The process's embedder for ``model``, loaded on first use."""
+def shared_embedder(model: str, kind: str | None = None) -> Embedder:
+    """The process's embedder for ``model`` run by ``kind`` (default: the default embedder), loaded on first use."""
+    key = (model, kind or default_embedder_kind())
     with _EMBEDDERS_LOCK:
-        if model not in _EMBEDDERS:
-            embedder = Embedder(model)
+        if key not in _EMBEDDERS:
+            embedder = load_embedder(*key)
             embedder.embed_query("warm up")  # load the model now, once, not in the first user's request
-            _EMBEDDERS[model] = embedder
-        return _EMBEDDERS[model]
+            _EMBEDDERS[key] = embedder
+        return _EMBEDDERS[key]

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from index.chunking import ChunkerSettings
-from index.embedding import ModelNotFoundError
+from index.embedding import EMBEDDER_ENV, EMBEDDER_KINDS, ModelNotFoundError
 from index.ingest import AddReport, add_to_index
 from index.store import IndexStore, IndexStoreError
 from rag.config import INDEX_ENV, default_index_dir
@@ -74,6 +74,13 @@ def add(
     rebuild: Annotated[
         bool, typer.Option(help="Re-embed the whole index with the given model/chunk settings.")
     ] = False,
+    embedder: Annotated[
+        str | None,
+        typer.Option(
+            help=f"What runs the model for a new index (or with --rebuild): {', '.join(EMBEDDER_KINDS)}. "
+            f"Default: ${EMBEDDER_ENV}, else onnx-int8."
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Add or update files in the index; unchanged files are skipped."""
@@ -87,9 +94,16 @@ def add(
             raise _fail(str(error)) from None
     try:
         report = add_to_index(
-            index_dir, paths, model=model, chunker=chunker, prune=prune, rebuild=rebuild, show_progress=not quiet
+            index_dir,
+            paths,
+            model=model,
+            chunker=chunker,
+            prune=prune,
+            rebuild=rebuild,
+            show_progress=not quiet,
+            embedder_kind=embedder,
         )
-    except (IndexStoreError, ModelNotFoundError) as error:
+    except (IndexStoreError, ModelNotFoundError, ValueError) as error:
         raise _fail(str(error)) from None
     _print_add_report(report, index_dir)
     if report.nothing_added:
@@ -125,6 +139,7 @@ def status(index: IndexOption = None, json_output: Annotated[bool, typer.Option(
         "documents": info.documents,
         "chunks": info.chunks,
         "embedding model": info.embedding_model,
+        "embedder": info.embedder,
         "dimension": info.dimension,
         "vector index": info.vector_index,
         "chunking": f"{info.chunker.chunk_tokens} tokens, {info.chunker.overlap_tokens} overlap",
@@ -151,12 +166,16 @@ def search(
     per_document: Annotated[bool, typer.Option(help="Only the best passage of each document.")] = False,
     index: IndexOption = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON list.")] = False,
+    embedder: Annotated[
+        str | None,
+        typer.Option(help="Embed the query with another embedder of the index's model than the one that built it."),
+    ] = None,
 ) -> None:
     """Search the index and print ranked passages."""
     from rag.retrieval.retriever import Retriever
 
     try:
-        retriever = Retriever.open(_index_dir(index))
+        retriever = Retriever.open(_index_dir(index), embedder_kind=embedder)
         passages = retriever.search(query, k=k, mode=mode, sources=source, per_document=per_document)  # type: ignore[arg-type]
     except (IndexStoreError, ModelNotFoundError, ValueError) as error:
         raise _fail(str(error)) from None

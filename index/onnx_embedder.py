@@ -1,0 +1,193 @@
+"""The ONNX Runtime embedder (the default): tokenised with ``tokenizers``, pooled in numpy, no torch.
+
+The ONNX file comes from :func:`index.onnx_export.exported_model` (exported from the installed
+weights on first use, then cached). Its one output is the token vectors; sentence vectors are
+their mean over the real tokens (or the [CLS] vector, as the model's pooling config says), then
+L2-normalised, as sentence-transformers computes them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from index.embedding import DEFAULT_MODEL, Embedder, Encoding, ModelNotFoundError, resolve_model_folder
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    import onnxruntime
+    from tokenizers import Encoding as TokenizedText
+    from tokenizers import Tokenizer
+
+PARALLEL_FROM_TEXTS = 32
+"""Calls with at least this many texts run on all cores, smaller ones on one thread.
+
+Why: a query or an answer's few sentences give two threads too little work to share, and their
+workers spin-wait for cores other processes hold (the same finding as for FAISS, see
+``rag.retrieval.retriever._one_thread``); ingestion's large batches gain from every core. Each
+thread count has its own onnxruntime session, made on first use, so a search loads only one.
+"""
+
+
+class OnnxEmbedder(Embedder):
+    """Embeds texts with the model's ONNX export on onnxruntime, int8-quantised by default.
+
+    >>> embedder = OnnxEmbedder(precision="fp32")
+    >>> embedder.kind, embedder.embed(["a cat sat on the mat"]).shape
+    ('onnx-fp32', (1, 384))
+    """
+
+    def __init__(
+        self, model: str = DEFAULT_MODEL, precision: str = "int8", batch_size: int = 32, threads: int | None = None
+    ) -> None:
+        if precision not in ("int8", "fp32"):
+            raise ValueError(f"precision must be int8 or fp32, got {precision!r}")
+        super().__init__(model, batch_size)
+        self.kind = f"onnx-{precision}"
+        self.threads = threads or os.cpu_count() or 1
+        self._sessions: dict[int, onnxruntime.InferenceSession] = {}
+        self._sessions_lock = threading.Lock()
+
+    @cached_property
+    def folder(self) -> Path:
+        """The model's files on disk."""
+        return resolve_model_folder(self.model)
+
+    @cached_property
+    def _config(self) -> dict[str, object]:
+        """Dimension, input limit and pooling, read from the model folder's own config files."""
+        folder = self.folder
+        config = _read_json(folder / "config.json")
+        sentence_config = _read_json(folder / "sentence_bert_config.json")
+        pooling = _read_json(folder / "1_Pooling" / "config.json")
+        if pooling.get("pooling_mode_cls_token"):
+            mode = "cls"
+        elif pooling.get("pooling_mode_mean_tokens", True) and not any(
+            pooling.get(key) for key in ("pooling_mode_max_tokens", "pooling_mode_mean_sqrt_len_tokens")
+        ):
+            mode = "mean"
+        else:
+            raise ModelNotFoundError(f"{self.model}: its pooling is not supported by the ONNX embedder; use torch")
+        positions = int(config.get("max_position_embeddings", 512))
+        return {
+            "dimension": int(pooling.get("word_embedding_dimension") or config["hidden_size"]),
+            "max_tokens": min(int(sentence_config.get("max_seq_length", positions)), positions),
+            "pooling": mode,
+        }
+
+    def _tokenizer_json(self) -> str:
+        path = self.folder / "tokenizer.json"
+        if not path.is_file():
+            raise ModelNotFoundError(f"{self.folder}: no tokenizer.json; the ONNX embedder needs a fast tokenizer")
+        return path.read_text(encoding="utf-8")
+
+    @cached_property
+    def _model_tokenizer(self) -> Tokenizer:
+        """The tokenizer as the model reads: special tokens added, truncated at ``max_tokens``."""
+        from tokenizers import Tokenizer
+
+        tokenizer = Tokenizer.from_str(self._tokenizer_json())
+        tokenizer.no_padding()
+        tokenizer.enable_truncation(max_length=self.max_tokens)
+        return tokenizer
+
+    @property
+    def dimension(self) -> int:
+        return int(self._config["dimension"])  # type: ignore[call-overload]
+
+    @property
+    def max_tokens(self) -> int:
+        return int(self._config["max_tokens"])  # type: ignore[call-overload]
+
+    def _session(self, threads: int) -> onnxruntime.InferenceSession:
+        with self._sessions_lock:
+            if threads not in self._sessions:
+                import onnxruntime
+
+                from index.onnx_export import exported_model
+
+                path = exported_model(self.folder, self.precision)
+                options = onnxruntime.SessionOptions()
+                options.intra_op_num_threads = threads
+                options.inter_op_num_threads = 1
+                options.log_severity_level = 3  # warnings about unused initialisers mean nothing to a user
+                self._sessions[threads] = onnxruntime.InferenceSession(
+                    str(path), options, providers=["CPUExecutionProvider"]
+                )
+            return self._sessions[threads]
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for positions, tokenized, token_vectors in self._run(texts):
+            vectors[positions] = self._pool(token_vectors, tokenized)
+        vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        return vectors
+
+    def encode(self, texts: list[str]) -> list[Encoding]:
+        encodings: list[Encoding | None] = [None] * len(texts)
+        for positions, tokenized, token_vectors in self._run(texts):
+            pooled = self._pool(token_vectors, tokenized)
+            for row, (position, text) in enumerate(zip(positions, tokenized)):
+                keep = [i for i, special in enumerate(text.special_tokens_mask) if not special]
+                encodings[position] = Encoding.from_model_output(
+                    pooled[row], [text.tokens[i] for i in keep], token_vectors[row, keep]
+                )
+        return [encoding for encoding in encodings if encoding is not None]
+
+    def _run(self, texts: list[str]) -> Iterator[tuple[list[int], list[TokenizedText], np.ndarray]]:
+        """Tokenise, sort by length, and run the model batch by batch: little padding, same results.
+
+        Yields each batch's positions in ``texts``, its tokenised texts and the model's token vectors
+        (batch, longest, dimension); rows past a text's length are padding.
+        """
+        tokenized = self._model_tokenizer.encode_batch(texts)
+        order = sorted(range(len(texts)), key=lambda i: len(tokenized[i].ids))
+        session = self._session(self.threads if len(texts) >= PARALLEL_FROM_TEXTS else 1)
+        wanted = {inp.name for inp in session.get_inputs()}
+        for start in range(0, len(order), self.batch_size):
+            positions = order[start : start + self.batch_size]
+            batch = [tokenized[i] for i in positions]
+            inputs = _padded_inputs(batch)
+            (token_vectors,) = session.run(None, {name: inputs[name] for name in wanted})
+            yield positions, batch, token_vectors
+
+    def _pool(self, token_vectors: np.ndarray, tokenized: list[TokenizedText]) -> np.ndarray:
+        if self._config["pooling"] == "cls":
+            return token_vectors[:, 0, :]
+        mask = np.zeros(token_vectors.shape[:2], dtype=np.float32)
+        for row, text in enumerate(tokenized):
+            mask[row, : len(text.ids)] = 1.0
+        return (token_vectors * mask[:, :, None]).sum(axis=1) / np.maximum(mask.sum(axis=1, keepdims=True), 1e-9)
+
+
+def _padded_inputs(batch: list[TokenizedText]) -> dict[str, np.ndarray]:
+    """input_ids, attention_mask and token_type_ids of a batch, padded with zeros to its longest text."""
+    longest = max(len(text.ids) for text in batch)
+    ids = np.zeros((len(batch), longest), dtype=np.int64)
+    mask = np.zeros_like(ids)
+    types = np.zeros_like(ids)
+    for row, text in enumerate(batch):
+        length = len(text.ids)
+        ids[row, :length] = text.ids
+        mask[row, :length] = 1
+        types[row, :length] = text.type_ids
+    return {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+
+
+def _read_json(path: Path) -> dict[str, object]:
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as error:
+        raise ModelNotFoundError(f"{path}: not valid JSON ({error})") from None
+    return data if isinstance(data, dict) else {}
