@@ -31,6 +31,8 @@ from index.types import Chunk, Document
 
 COMMIT_EVERY_CHUNKS = 64
 """Chunks embedded per transaction: small enough that a killed run loses seconds of work."""
+EMBED_WINDOW = 64
+"""Texts handed to the embedder at once: enough for it to sort by length and keep every core busy."""
 
 
 @dataclass
@@ -185,7 +187,7 @@ class Ingestor:
 
     def _embed(self, texts: list[str], progress: IngestProgress) -> list[np.ndarray]:
         vectors: list[np.ndarray] = []
-        step = self.embedder.batch_size
+        step = max(EMBED_WINDOW, self.embedder.batch_size)
         for start in range(0, len(texts), step):
             vectors.extend(self.embedder.embed(texts[start : start + step]))
             progress.advance(min(step, len(texts) - start))
