@@ -313,8 +313,11 @@ def _rebuild(
     with old_store.writer_lock():
         stored = (old_store.get_document(info.id) for info in old_store.documents())
         ingestor = Ingestor(new_store, embedder, show_progress)
-        ingestor.add_documents(d for d in stored if d is not None)
+        re_embedded = ingestor.add_documents(d for d in stored if d is not None)
         report = ingestor.add(paths, prune=prune)
+        # The summary counts the re-embedded documents' chunks too (it used to say "0 chunks embedded").
+        report.chunks_embedded += re_embedded.chunks_embedded
+        report.seconds += re_embedded.seconds
         old_store.close()
         new_store.close()
         retired = index_dir.with_name(f".{index_dir.name}.old")
