@@ -19,14 +19,16 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import faiss
 import numpy as np
 
 from index.bm25 import Bm25Index
 from index.chunking import ChunkerSettings, embedding_text
 from index.types import Chunk, Document, Section
+
+if TYPE_CHECKING:
+    import faiss  # imported where vectors are touched: `rag status` reads none
 
 FORMAT_VERSION = 2  # 2: sentence-packed chunks
 READABLE_FORMATS = (1, 2)  # format 1 differs only in how chunks were cut
@@ -214,17 +216,7 @@ class IndexStore:
     def open(cls, index_dir: Path | str) -> IndexStore:
         """Open an existing index; derived files left stale by a crash are rebuilt from SQLite."""
         index_dir = Path(index_dir)
-        manifest_path = index_dir / MANIFEST_NAME
-        if not manifest_path.is_file():
-            raise IndexNotFoundError(
-                f"{index_dir}: no index here (no {MANIFEST_NAME}); create one with `rag add PATH --index {index_dir}`"
-            )
-        manifest = json.loads(manifest_path.read_text())
-        if manifest.get("format_version") not in READABLE_FORMATS:
-            raise IndexStoreError(
-                f"{index_dir}: index format {manifest.get('format_version')} is not supported "
-                f"(this version reads format {FORMAT_VERSION}); rebuild it with `rag add --rebuild`"
-            )
+        manifest = _read_manifest(index_dir)
         store = cls(index_dir, IndexSettings.from_json(manifest["settings"]), _connect(index_dir / STORE_NAME))
         store._load_derived()
         return store
@@ -240,6 +232,8 @@ class IndexStore:
         self._db.close()
 
     def _new_vector_index(self) -> faiss.Index:
+        import faiss
+
         # Exact inner-product search with our own int64 ids, so chunks can be removed.
         return faiss.IndexIDMap2(faiss.IndexFlatIP(self.settings.dimension))
 
@@ -250,6 +244,8 @@ class IndexStore:
         return int(row[0]) if row else 0
 
     def _load_derived(self) -> None:
+        import faiss
+
         generation = self.generation
         stamp_path = self.index_dir / VECTORS_STAMP_NAME
         stamp = json.loads(stamp_path.read_text()) if stamp_path.is_file() else {}
@@ -413,6 +409,8 @@ class IndexStore:
 
     def save(self) -> None:
         """Write the derived files (FAISS, BM25) and the manifest, each atomically."""
+        import faiss
+
         generation = self.generation
         faiss_bytes = faiss.serialize_index(self._vectors).tobytes()
         atomic_write_bytes(self.index_dir / VECTORS_NAME, faiss_bytes)
@@ -460,14 +458,11 @@ class IndexStore:
 
     @property
     def updated_at(self) -> float | None:
-        row = self._db.execute("SELECT value FROM meta WHERE key = 'updated_at'").fetchone()
-        return float(row[0]) if row else None
+        return _updated_at(self._db)
 
     def counts(self) -> tuple[int, int]:
         """(documents, chunks) in the store."""
-        documents = self._db.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
-        chunks = self._db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
-        return int(documents), int(chunks)
+        return _counts(self._db)
 
     def document_hashes(self) -> dict[str, str]:
         """document id -> content sha256, to tell unchanged documents from changed ones."""
@@ -544,6 +539,8 @@ class IndexStore:
             return []
         params = None
         if allowed_rows is not None:
+            import faiss
+
             selector = faiss.IDSelectorBatch(np.fromiter(allowed_rows, dtype=np.int64))
             params = faiss.SearchParameters(sel=selector)
         k = min(k, int(self._vectors.ntotal))
@@ -562,20 +559,64 @@ class IndexStore:
         return [(chunks[row], score) for row, score in hits if row in chunks]
 
     def status(self) -> IndexStatus:
-        documents, chunks = self.counts()
-        size = sum(p.stat().st_size for p in self.index_dir.iterdir() if p.is_file())
-        return IndexStatus(
-            index_dir=str(self.index_dir),
-            documents=documents,
-            chunks=chunks,
-            embedding_model=self.settings.embedding_model,
-            embedder=self.settings.embedder_kind,
-            dimension=self.settings.dimension,
-            vector_index=self.vector_index_kind,
-            size_bytes=size,
-            updated_at=self.updated_at,
-            chunker=self.settings.chunker,
+        return _status(self.index_dir, self.settings, self._db, self.vector_index_kind)
+
+
+def read_status(index_dir: Path | str) -> IndexStatus:
+    """What ``rag status`` shows, from the manifest and SQLite alone: no vector or BM25 file is loaded.
+
+    Raises ``IndexNotFoundError`` when the folder holds no index.
+    """
+    index_dir = Path(index_dir)
+    manifest = _read_manifest(index_dir)
+    connection = _connect(index_dir / STORE_NAME)
+    try:
+        settings = IndexSettings.from_json(manifest["settings"])
+        return _status(index_dir, settings, connection, str(manifest.get("vector_index", "")))
+    finally:
+        connection.close()
+
+
+def _read_manifest(index_dir: Path) -> dict[str, Any]:
+    manifest_path = index_dir / MANIFEST_NAME
+    if not manifest_path.is_file():
+        raise IndexNotFoundError(
+            f"{index_dir}: no index here (no {MANIFEST_NAME}); create one with `rag add PATH --index {index_dir}`"
         )
+    manifest = json.loads(manifest_path.read_text())
+    if manifest.get("format_version") not in READABLE_FORMATS:
+        raise IndexStoreError(
+            f"{index_dir}: index format {manifest.get('format_version')} is not supported "
+            f"(this version reads format {FORMAT_VERSION}); rebuild it with `rag add --rebuild`"
+        )
+    return manifest
+
+
+def _counts(db: sqlite3.Connection) -> tuple[int, int]:
+    documents = db.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
+    chunks = db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+    return int(documents), int(chunks)
+
+
+def _updated_at(db: sqlite3.Connection) -> float | None:
+    row = db.execute("SELECT value FROM meta WHERE key = 'updated_at'").fetchone()
+    return float(row[0]) if row else None
+
+
+def _status(index_dir: Path, settings: IndexSettings, db: sqlite3.Connection, vector_index: str) -> IndexStatus:
+    documents, chunks = _counts(db)
+    return IndexStatus(
+        index_dir=str(index_dir),
+        documents=documents,
+        chunks=chunks,
+        embedding_model=settings.embedding_model,
+        embedder=settings.embedder_kind,
+        dimension=settings.dimension,
+        vector_index=vector_index,
+        size_bytes=sum(p.stat().st_size for p in index_dir.iterdir() if p.is_file()),
+        updated_at=_updated_at(db),
+        chunker=settings.chunker,
+    )
 
 
 def _connect(path: Path) -> sqlite3.Connection:

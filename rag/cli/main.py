@@ -10,17 +10,18 @@ import logging
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from index.chunking import ChunkerSettings
 from index.embedding import EMBEDDER_ENV, EMBEDDER_KINDS, ModelNotFoundError
-from index.ingest import AddReport, add_to_index
-from index.store import IndexStore, IndexStoreError
+from index.store import IndexStore, IndexStoreError, read_status
 from rag.config import INDEX_ENV, default_index_dir
+
+if TYPE_CHECKING:
+    from index.ingest import AddReport
 
 app = typer.Typer(
     help="Ask questions of your documents and get answers that cite their sources.",
@@ -84,6 +85,9 @@ def add(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Add or update files in the index; unchanged files are skipped."""
+    from index.chunking import ChunkerSettings
+    from index.ingest import add_to_index  # with the loaders and the chunker: only `add` needs them
+
     index_dir = _index_dir(index)
     chunker = None
     if chunk_tokens is not None or overlap_tokens is not None:
@@ -129,10 +133,9 @@ def _print_add_report(report: AddReport, index_dir: Path) -> None:
 def status(index: IndexOption = None, json_output: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Show what the index holds: documents, chunks, model, size, last update."""
     try:
-        store = IndexStore.open(_index_dir(index))
+        info = read_status(_index_dir(index))  # the manifest and SQLite only: no vectors are loaded
     except IndexStoreError as error:
         raise _fail(str(error)) from None
-    info = store.status()
     updated = datetime.fromtimestamp(info.updated_at).isoformat(timespec="seconds") if info.updated_at else "never"
     rows = {
         "index": info.index_dir,
