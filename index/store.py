@@ -533,6 +533,12 @@ class IndexStore:
         self, query_vector: np.ndarray, k: int, allowed_rows: set[int] | None = None
     ) -> list[tuple[StoredChunk, float]]:
         """The ``k`` chunks nearest to ``query_vector`` by inner product, best first."""
+        return self.resolve(self.dense_hits(query_vector, k, allowed_rows))
+
+    def dense_hits(
+        self, query_vector: np.ndarray, k: int, allowed_rows: set[int] | None = None
+    ) -> list[tuple[int, float]]:
+        """``search_dense`` as ``(row, score)`` pairs, without reading the chunks from SQLite."""
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
         if self._vectors.ntotal == 0 or allowed_rows is not None and not allowed_rows:
@@ -545,16 +551,29 @@ class IndexStore:
             params = faiss.SearchParameters(sel=selector)
         k = min(k, int(self._vectors.ntotal))
         scores, rows = self._vectors.search(query_vector.reshape(1, -1).astype(np.float32), k, params=params)
-        hits = [(int(r), float(s)) for r, s in zip(rows[0], scores[0]) if r >= 0]
-        return self._resolve(hits)
+        return [(int(r), float(s)) for r, s in zip(rows[0], scores[0]) if r >= 0]
 
     def search_bm25(self, query: str, k: int, allowed_rows: set[int] | None = None) -> list[tuple[StoredChunk, float]]:
         """The ``k`` chunks with the highest BM25 score for ``query``, best first."""
+        return self.resolve(self.bm25_hits(query, k, allowed_rows))
+
+    def bm25_hits(self, query: str, k: int, allowed_rows: set[int] | None = None) -> list[tuple[int, float]]:
+        """``search_bm25`` as ``(row, score)`` pairs, without reading the chunks from SQLite."""
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
-        return self._resolve(self._bm25.search(query, k, allowed_ids=allowed_rows))
+        return self._bm25.search(query, k, allowed_ids=allowed_rows)
 
-    def _resolve(self, hits: list[tuple[int, float]]) -> list[tuple[StoredChunk, float]]:
+    def document_ids(self, rows: Sequence[int]) -> dict[int, str]:
+        """row -> document id for chunk rows (cheap: no text is read)."""
+        found: dict[int, str] = {}
+        for start in range(0, len(rows), 500):
+            part = list(rows[start : start + 500])
+            marks = ",".join("?" * len(part))
+            found.update(self._db.execute(f"SELECT rowid, document_id FROM chunks WHERE rowid IN ({marks})", part))
+        return found
+
+    def resolve(self, hits: list[tuple[int, float]]) -> list[tuple[StoredChunk, float]]:
+        """``(row, score)`` pairs as ``(StoredChunk, score)``, in order; rows no longer stored are left out."""
         chunks = self.get_chunks([row for row, _ in hits])
         return [(chunks[row], score) for row, score in hits if row in chunks]
 

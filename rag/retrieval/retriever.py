@@ -166,7 +166,10 @@ class Retriever:
     def _ranked(
         self, query: str, wanted: int, mode: SearchMode, allowed_rows: set[int] | None, per_document: bool
     ) -> list[tuple[StoredChunk, float]]:
-        """At least ``wanted`` results when the index has them: chunks, or documents at their best chunk."""
+        """The best ``wanted`` results (fewer when the index has fewer): chunks, or documents at their best chunk.
+
+        Candidates are ranked and fused as row ids; only the rows returned are read from SQLite.
+        """
         with _one_thread():
             vector = self.embedder.embed_query(query) if mode != "bm25" else None
         # Fusion needs a pool of candidates from each retriever to normalise over, whatever k is.
@@ -174,19 +177,19 @@ class Retriever:
         while True:
             ranked, exhausted = self._candidates(query, vector, depth, mode, allowed_rows)
             if per_document:
-                ranked = _best_per_document(ranked)
+                ranked = _best_per_document(ranked, self.store.document_ids([row for row, _ in ranked]))
             # A document can fill several of the top chunks: look deeper until k documents are found.
             if len(ranked) >= wanted or exhausted:
-                return ranked
+                return self.store.resolve(ranked[:wanted])
             depth *= 2
 
     def _candidates(
         self, query: str, vector: np.ndarray | None, depth: int, mode: SearchMode, allowed_rows: set[int] | None
-    ) -> tuple[list[tuple[StoredChunk, float]], bool]:
-        """The ranked chunks of ``mode`` from ``depth`` candidates per retriever, and whether the index ran out."""
-        lexical = self.store.search_bm25(query, depth, allowed_rows) if mode != "dense" else []
+    ) -> tuple[list[tuple[int, float]], bool]:
+        """The ranked rows of ``mode`` from ``depth`` candidates per retriever, and whether the index ran out."""
+        lexical = self.store.bm25_hits(query, depth, allowed_rows) if mode != "dense" else []
         with _one_thread():
-            dense = self.store.search_dense(vector, depth, allowed_rows) if vector is not None else []
+            dense = self.store.dense_hits(vector, depth, allowed_rows) if vector is not None else []
         exhausted = len(lexical) < depth and len(dense) < depth
         if mode == "bm25":
             return lexical, exhausted
@@ -232,11 +235,12 @@ def _one_thread() -> Iterator[None]:
             torch.set_num_threads(torch_threads)
 
 
-def _best_per_document(ranked: list[tuple[StoredChunk, float]]) -> list[tuple[StoredChunk, float]]:
+def _best_per_document(ranked: list[tuple[int, float]], document_of: dict[int, str]) -> list[tuple[int, float]]:
     seen: set[str] = set()
     best = []
-    for hit, score in ranked:
-        if hit.chunk.document_id not in seen:
-            seen.add(hit.chunk.document_id)
-            best.append((hit, score))
+    for row, score in ranked:
+        document_id = document_of.get(row)
+        if document_id is not None and document_id not in seen:
+            seen.add(document_id)
+            best.append((row, score))
     return best
