@@ -10,10 +10,13 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
 import numpy as np
 
@@ -145,17 +148,19 @@ class Ingestor:
             pending.append(_PendingDocument(document, self.chunker.split(document), stored_hash is not None))
 
     def _embed_and_commit(self, pending: list[_PendingDocument], report: AddReport, progress: IngestProgress) -> None:
-        batch: list[_PendingDocument] = []
-        batch_chunks = 0
-        for item in pending:
-            batch.append(item)
-            batch_chunks += len(item.chunks)
-            if batch_chunks >= COMMIT_EVERY_CHUNKS:
-                self._commit(batch, report, progress)
-                batch, batch_chunks = [], 0
-        self._commit(batch, report, progress)
+        with BackgroundCommits(self._commit) as commits:
+            batch: list[_PendingDocument] = []
+            batch_chunks = 0
+            for item in pending:
+                batch.append(item)
+                batch_chunks += len(item.chunks)
+                if batch_chunks >= COMMIT_EVERY_CHUNKS:
+                    commits.submit(batch, report, progress)
+                    batch, batch_chunks = [], 0
+            commits.submit(batch, report, progress)
 
     def _commit(self, batch: list[_PendingDocument], report: AddReport, progress: IngestProgress) -> None:
+        """Embed a batch's new chunks (reusing stored vectors for unchanged text) and write it in one transaction."""
         if not batch:
             return
         to_embed: list[str] = []
@@ -217,6 +222,55 @@ class Ingestor:
         self.store.save()
         report.seconds = time.perf_counter() - started
         return report
+
+
+class BackgroundCommits:
+    """Runs ``commit(*args)`` for each submitted batch on one background thread, in order.
+
+    Why: reading and chunking the next files (on the caller's thread) then overlap the embedding and
+    the SQLite write of the previous batch; the embedder's own worker threads keep the cores busy
+    meanwhile. At most ``depth`` batches wait, so memory holds a few batches, not the whole run.
+    The first error of a commit is raised by the next ``submit`` or on leaving the ``with`` block,
+    and the batches after it are not committed (the ones before it are: each is a transaction).
+
+    >>> done = []
+    >>> with BackgroundCommits(done.append) as commits:
+    ...     for number in range(3):
+    ...         commits.submit(number)
+    >>> done
+    [0, 1, 2]
+    """
+
+    def __init__(self, commit: Callable[..., None], depth: int = 2) -> None:
+        self._commit = commit
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="commit")
+        self._slots = threading.BoundedSemaphore(depth)
+        self._futures: list[Future[None]] = []
+
+    def __enter__(self) -> Self:
+        return self
+
+    def submit(self, *args: object) -> None:
+        self._raise_first_error()
+        self._slots.acquire()  # wait while `depth` batches are queued
+        future = self._executor.submit(self._commit, *args)
+        future.add_done_callback(lambda _: self._slots.release())
+        self._futures.append(future)
+
+    def _raise_first_error(self) -> None:
+        for future in self._futures:
+            if future.done() and future.exception() is not None:
+                raise future.exception()  # type: ignore[misc]
+        self._futures = [future for future in self._futures if not future.done()]
+
+    def __exit__(self, *exc_info: object) -> None:
+        if exc_info[0] is not None:
+            for future in self._futures:
+                future.cancel()
+        self._executor.shutdown(wait=True)
+        if exc_info[0] is None:
+            for future in self._futures:
+                future.result()  # re-raises a commit's error
 
 
 def _ids_from_source(store: IndexStore, path: Path) -> list[str]:
