@@ -12,6 +12,7 @@ import json
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -39,6 +40,13 @@ abstracts and short texts, one thread): batches of 16 sorted by length gave cosi
 FP32_BATCH_SIZE = 16
 
 
+@dataclass(frozen=True)
+class _ModelConfig:
+    dimension: int
+    max_tokens: int
+    pooling: str  # "mean" or "cls"
+
+
 class OnnxEmbedder(Embedder):
     """Embeds texts with the model's ONNX export on onnxruntime, int8-quantised by default.
 
@@ -64,7 +72,7 @@ class OnnxEmbedder(Embedder):
         return resolve_model_folder(self.model)
 
     @cached_property
-    def _config(self) -> dict[str, object]:
+    def _config(self) -> _ModelConfig:
         """Dimension, input limit and pooling, read from the model folder's own config files."""
         folder = self.folder
         config = _read_json(folder / "config.json")
@@ -78,12 +86,12 @@ class OnnxEmbedder(Embedder):
             mode = "mean"
         else:
             raise ModelNotFoundError(f"{self.model}: its pooling is not supported by the ONNX embedder; use torch")
-        positions = int(config.get("max_position_embeddings", 512))
-        return {
-            "dimension": int(pooling.get("word_embedding_dimension") or config["hidden_size"]),
-            "max_tokens": min(int(sentence_config.get("max_seq_length", positions)), positions),
-            "pooling": mode,
-        }
+        positions = int(config.get("max_position_embeddings", 512))  # type: ignore[call-overload]
+        return _ModelConfig(
+            dimension=int(pooling.get("word_embedding_dimension") or config["hidden_size"]),  # type: ignore[call-overload]
+            max_tokens=min(int(sentence_config.get("max_seq_length", positions)), positions),  # type: ignore[call-overload]
+            pooling=mode,
+        )
 
     def _tokenizer_json(self) -> str:
         path = self.folder / "tokenizer.json"
@@ -103,11 +111,11 @@ class OnnxEmbedder(Embedder):
 
     @property
     def dimension(self) -> int:
-        return int(self._config["dimension"])  # type: ignore[call-overload]
+        return self._config.dimension
 
     @property
     def max_tokens(self) -> int:
-        return int(self._config["max_tokens"])  # type: ignore[call-overload]
+        return self._config.max_tokens
 
     @property
     def _session(self) -> onnxruntime.InferenceSession:
@@ -179,7 +187,7 @@ class OnnxEmbedder(Embedder):
             yield from pool.map(run, batches)
 
     def _pool(self, token_vectors: np.ndarray, tokenized: list[TokenizedText]) -> np.ndarray:
-        if self._config["pooling"] == "cls":
+        if self._config.pooling == "cls":
             return token_vectors[:, 0, :]
         mask = np.zeros(token_vectors.shape[:2], dtype=np.float32)
         for row, text in enumerate(tokenized):
