@@ -83,6 +83,7 @@ def test_status_loads_neither_the_model_nor_the_vectors(demo_index: Path) -> Non
     assert not loaded & (NEVER_ON_THE_QUERY_PATH | NOT_FOR_STATUS)
 
 
+@pytest.mark.slow  # builds a torch index and starts three interpreters: 23 s on the busy machine
 def test_a_torch_index_loads_torch_only_when_it_embeds_a_query(demo_index: Path, tmp_path: Path) -> None:
     torch_index = tmp_path / "torch"
     add_to_index(torch_index, [REPO_ROOT / "docs" / "adding-documents.md"], embedder_kind="torch", show_progress=False)
