@@ -19,7 +19,7 @@ from ranx import Qrels, Run, evaluate
 from rich.progress import track
 
 from evals.data import load_dataset
-from index.embedding import Embedder
+from index.embedding import load_embedder
 
 
 def main(data_dir: Path) -> None:
@@ -29,7 +29,7 @@ def main(data_dir: Path) -> None:
     ids = [str(r.get("_id", r.get("id"))) for r in records]
     # MTEB joins title and text with a space.
     texts = [f"{r.get('title', '')} {r['text']}".strip() for r in records]
-    embedder = Embedder()
+    embedder = load_embedder()
     started = time.perf_counter()
     vectors = np.vstack([embedder.embed(texts[i : i + 64]) for i in track(range(0, len(texts), 64), "embedding")])
     print(f"embedded {len(texts)} documents in {time.perf_counter() - started:.0f} s")

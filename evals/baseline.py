@@ -1,8 +1,10 @@
 """Compare a report with a stored baseline: a metric that drops by more than the tolerance is a regression.
 
 A baseline is a report JSON (full, or the compact form :func:`baseline_json` writes for the
-repository); only each run's ``metrics`` are read. Latency is shown but never gated: it depends
-on the machine and on what else runs on it, so it would make the gate flaky.
+repository); only each run's ``metrics`` are read. Most metrics are better higher; a few are better
+lower (false abstention: a rise is the regression). Latency is shown but never gated: it depends
+on the machine and on what else runs on it, so it would make the gate flaky; nor are descriptive
+figures that have no better direction (answer length, question counts).
 
 >>> old = {"runs": [{"name": "bm25", "metrics": {"ndcg@10": 0.70, "latency_p95_ms": 9.0}}]}
 >>> new = {"runs": [{"name": "bm25", "metrics": {"ndcg@10": 0.69, "latency_p95_ms": 30.0}}]}
@@ -17,7 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-UNGATED_PREFIX = "latency"
+UNGATED_PREFIXES = ("latency", "answer_words", "questions_")
+"""Metrics shown but not gated: timings, and figures with no better direction."""
+LOWER_IS_BETTER_PREFIXES = ("false_abstention",)
+"""Metrics whose rise is the regression."""
 
 
 @dataclass(frozen=True)
@@ -67,7 +72,7 @@ def compare(current: dict[str, Any], baseline: dict[str, Any], tolerance: float)
 
 
 def _diff(run: str, metric: str, old: float | None, new: float | None, tolerance: float) -> MetricDiff:
-    gated = not metric.startswith(UNGATED_PREFIX)
+    gated = not metric.startswith(UNGATED_PREFIXES)
     delta = new - old if old is not None and new is not None else None
     if not gated or old is None:
         regressed = False  # a new metric or run has nothing to regress from
@@ -75,7 +80,8 @@ def _diff(run: str, metric: str, old: float | None, new: float | None, tolerance
         regressed = True
     else:
         # A small epsilon so a drop of exactly the tolerance (after float rounding) still passes.
-        regressed = delta < -tolerance - 1e-12
+        worsening = delta if metric.startswith(LOWER_IS_BETTER_PREFIXES) else -delta
+        regressed = worsening > tolerance + 1e-12
     return MetricDiff(run, metric, old, new, delta, gated, regressed)
 
 

@@ -17,11 +17,8 @@ from rich.console import Console
 
 from evals.baseline import BaselineError, baseline_json, compare, load_baseline, regressions
 from evals.data import DatasetError
-from evals.report import print_report, report_dict, write_reports
-from evals.runner import run_suite
 from evals.suite import SuiteError, load_suite
 from index.embedding import ModelNotFoundError
-from index.store import IndexStoreError
 
 REGRESSION_EXIT_CODE = 3
 """Distinct from 1 (user error) and 2 (usage error), so CI can tell a regression from a broken run."""
@@ -46,11 +43,19 @@ def eval_command(
     write_baseline: Annotated[
         Path | None, typer.Option(help="Also write this run's metrics as a compact baseline JSON here.")
     ] = None,
+    embedder: Annotated[
+        str | None, typer.Option(help="Build the index with this embedder instead of the suite's (e.g. torch).")
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Run an evaluation suite: retrieval metrics (ranx) and latency, or an answer suite; compare with a baseline."""
+    # Imported here: `rag` registers this command on every start, and the runner loads the whole query side.
+    from evals.report import print_report, report_dict, write_reports
+    from evals.runner import run_suite
+    from index.store import IndexStoreError
+
     try:
-        parsed = load_suite(suite, data=data)
+        parsed = load_suite(suite, data=data, embedder=embedder)
         baseline_data = load_baseline(baseline) if baseline is not None else None
         out_dir = out or Path("eval-reports") / f"{parsed.name}-{datetime.now():%Y%m%d-%H%M%S}"
         report = run_suite(parsed, out_dir, show_progress=not quiet)

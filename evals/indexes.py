@@ -95,7 +95,12 @@ def ensure_index(
         staging = cache_dir / f".{key}.building"
         shutil.rmtree(staging, ignore_errors=True)
         report = add_to_index(
-            staging, [corpus], model=recipe.model, chunker=recipe.chunker, show_progress=show_progress
+            staging,
+            [corpus],
+            model=recipe.model,
+            chunker=recipe.chunker,
+            embedder_kind=recipe.embedder,
+            show_progress=show_progress,
         )
         if report.failed:
             shutil.rmtree(staging, ignore_errors=True)

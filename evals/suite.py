@@ -10,6 +10,7 @@ A retrieval suite (``kind = "retrieval"``, the default)::
 
     [index]                                  # how the evaluation index is built (cached by content)
     model = "all-MiniLM-L6-v2"
+    # embedder = "torch"                     # optional: onnx-int8 (default), onnx-fp32 or torch
     chunk_tokens = 200
     overlap_tokens = 32
 
@@ -38,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from index.chunking import ChunkerSettings
-from index.embedding import DEFAULT_MODEL
+from index.embedding import DEFAULT_EMBEDDER, DEFAULT_MODEL, parse_embedder_kind
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 """The checkout this package lives in: suite paths may be relative to it (``../shared/...``)."""
@@ -62,6 +63,7 @@ class IndexRecipe:
     model: str = DEFAULT_MODEL
     chunk_tokens: int = ChunkerSettings().chunk_tokens
     overlap_tokens: int = ChunkerSettings().overlap_tokens
+    embedder: str = DEFAULT_EMBEDDER
 
     @property
     def chunker(self) -> ChunkerSettings:
@@ -129,8 +131,8 @@ class Suite:
         }
 
 
-def load_suite(path: str | Path, data: str | Path | None = None) -> Suite:
-    """Read and check a suite file; ``data`` replaces the dataset folder it names.
+def load_suite(path: str | Path, data: str | Path | None = None, embedder: str | None = None) -> Suite:
+    """Read and check a suite file; ``data`` replaces the dataset folder it names, ``embedder`` its [index] embedder.
 
     Raises :class:`SuiteError` with a one-line reason.
     """
@@ -159,7 +161,7 @@ def load_suite(path: str | Path, data: str | Path | None = None) -> Suite:
         dataset=dataset,
         corpus=corpus,
         corpus_ids=str(raw.get("corpus_ids", "document")),
-        index=_index_recipe(_table(raw, "index", path), path),
+        index=_index_recipe({**_table(raw, "index", path), **({"embedder": embedder} if embedder else {})}, path),
         retrieval=_retrieval_settings(_table(raw, "retrieval", path), path),
         metrics=tuple(metrics_table.get("names", DEFAULT_METRICS)),
         tolerance=float(metrics_table.get("tolerance", raw.get("tolerance", DEFAULT_TOLERANCE))),
@@ -202,9 +204,11 @@ def _index_recipe(table: dict[str, Any], path: Path) -> IndexRecipe:
         model=str(table.get("model", defaults.model)),
         chunk_tokens=int(table.get("chunk_tokens", defaults.chunk_tokens)),
         overlap_tokens=int(table.get("overlap_tokens", defaults.overlap_tokens)),
+        embedder=str(table.get("embedder", defaults.embedder)),
     )
     try:
         recipe.chunker  # noqa: B018 -- validates the chunk sizes now, with the suite's name in the message
+        parse_embedder_kind(recipe.embedder)
     except ValueError as error:
         raise SuiteError(f"{path}: [index] {error}") from None
     return recipe

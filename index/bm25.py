@@ -15,8 +15,11 @@ frequencies), so :meth:`Bm25Index.add` and :meth:`Bm25Index.delete` only analyse
 texts. Because idf and the average length are global, the weight matrix is rebuilt, lazily,
 on the first search after a change. The rebuild is vectorised numpy plus scipy's CSR-to-CSC
 conversion: 0.03 s for 10k SciFact abstracts and 0.3 to 0.9 s for 100k (10M postings) on
-2 cores, where ``bm25s.BM25.index`` with its per-document loops takes 0.35 s and 4.3 s. The
-weights go into a ``bm25s.BM25`` scorer for the query-time sums (about 0.5 ms a query at 100k).
+2 cores, where ``bm25s.BM25.index`` with its per-document loops takes 0.35 s and 4.3 s. A query
+sums the weight columns of its terms, as ``bm25s.BM25.get_scores`` does with its numpy backend
+(about 0.5 ms a query at 100k); it is done here because importing bm25s imports numba and scipy
+(about 1 s of a cold ``rag search`` on the busy 2-core machine). scipy is imported by the first
+search, bm25s only for the stop words of a language other than English.
 
 Nothing is pickled: :meth:`Bm25Index.save` writes one ``bm25.npz`` of plain integer arrays
 (the vocabulary as UTF-8 bytes), atomically, and :meth:`Bm25Index.open` loads it with
@@ -36,11 +39,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import bm25s
 import numpy as np
-import scipy.sparse as sp
 import Stemmer
-from bm25s import stopwords as bm25s_stopwords
 
 __all__ = ["INDEX_FILE_NAME", "Bm25Index", "tokenize"]
 
@@ -54,23 +54,40 @@ TOKENIZER_VERSION = 1
 # about 0.004 nDCG@10 on SciFact ("β", "2", "x" carry meaning in science text).
 _WORD_PATTERN = re.compile(r"\w+")
 
-# Stop-word lists by Snowball algorithm name. English is Lucene's 33-word list, the one
-# Anserini uses. Languages without a list here are stemmed but keep all their words.
-_STOPWORDS: dict[str, frozenset[str]] = {
-    "english": frozenset(bm25s_stopwords.STOPWORDS_EN),
-    "porter": frozenset(bm25s_stopwords.STOPWORDS_EN),
-    "danish": frozenset(bm25s_stopwords.STOPWORDS_DANISH),
-    "dutch": frozenset(bm25s_stopwords.STOPWORDS_DUTCH),
-    "french": frozenset(bm25s_stopwords.STOPWORDS_FRENCH),
-    "german": frozenset(bm25s_stopwords.STOPWORDS_GERMAN),
-    "italian": frozenset(bm25s_stopwords.STOPWORDS_ITALIAN),
-    "norwegian": frozenset(bm25s_stopwords.STOPWORDS_NORWEGIAN),
-    "portuguese": frozenset(bm25s_stopwords.STOPWORDS_PORTUGUESE),
-    "russian": frozenset(bm25s_stopwords.STOPWORDS_RUSSIAN),
-    "spanish": frozenset(bm25s_stopwords.STOPWORDS_SPANISH),
-    "swedish": frozenset(bm25s_stopwords.STOPWORDS_SWEDISH),
-    "turkish": frozenset(bm25s_stopwords.STOPWORDS_TURKISH),
+# English stop words: Lucene's 33-word list (ENGLISH_STOP_WORDS_SET), the one Anserini uses; the
+# same as bm25s.stopwords.STOPWORDS_EN (a test checks), written out so tokenising needs no bm25s.
+_ENGLISH_STOPWORDS = frozenset(
+    "a an and are as at be but by for if in into is it no not of on or such that the their then there these"
+    " they this to was will with".split()
+)
+# Other languages' lists come from bm25s, by Snowball algorithm name; languages without a list
+# here are stemmed but keep all their words.
+_BM25S_STOPWORD_LISTS = {
+    "danish": "STOPWORDS_DANISH",
+    "dutch": "STOPWORDS_DUTCH",
+    "french": "STOPWORDS_FRENCH",
+    "german": "STOPWORDS_GERMAN",
+    "italian": "STOPWORDS_ITALIAN",
+    "norwegian": "STOPWORDS_NORWEGIAN",
+    "portuguese": "STOPWORDS_PORTUGUESE",
+    "russian": "STOPWORDS_RUSSIAN",
+    "spanish": "STOPWORDS_SPANISH",
+    "swedish": "STOPWORDS_SWEDISH",
+    "turkish": "STOPWORDS_TURKISH",
 }
+_STOPWORDS: dict[str, frozenset[str]] = {"english": _ENGLISH_STOPWORDS, "porter": _ENGLISH_STOPWORDS}
+
+
+def _stopwords(language: str) -> frozenset[str]:
+    if language not in _STOPWORDS:
+        words: frozenset[str] = frozenset()
+        if language in _BM25S_STOPWORD_LISTS:
+            from bm25s import stopwords as bm25s_stopwords
+
+            words = frozenset(getattr(bm25s_stopwords, _BM25S_STOPWORD_LISTS[language]))
+        _STOPWORDS[language] = words
+    return _STOPWORDS[language]
+
 
 _INT64_MIN = -(2**63)
 _INT64_MAX = 2**63 - 1
@@ -107,7 +124,7 @@ def tokenize(text: str, language: str = "english") -> list[str]:
     ['cat', 'run', '2', 'hospit']
     """
     stemmer = _stemmer(language)
-    stop_words = _STOPWORDS.get(language, frozenset())
+    stop_words = _stopwords(language)
     words = [word for word in _WORD_PATTERN.findall(text.lower()) if word not in stop_words]
     return stemmer.stemWords(words)
 
@@ -130,7 +147,18 @@ class _Built:
     """The scoring structure for one state of the index: rows are documents in id order."""
 
     row_ids: np.ndarray  # int64, ascending
-    scorer: bm25s.BM25
+    # The documents x terms weight matrix in CSC layout: term t's rows are indices[indptr[t]:indptr[t+1]].
+    data: np.ndarray
+    indices: np.ndarray
+    indptr: np.ndarray
+
+    def scores(self, term_ids: list[int]) -> np.ndarray:
+        """Each row's BM25 score: the sum of its weights for the query's terms (a repeated term counts again)."""
+        scores = np.zeros(len(self.row_ids), dtype=np.float32)
+        for term_id in term_ids:
+            start, end = self.indptr[term_id], self.indptr[term_id + 1]
+            scores[self.indices[start:end]] += self.data[start:end]  # a column names each row once
+        return scores
 
 
 class Bm25Index:
@@ -235,7 +263,7 @@ class Bm25Index:
             if not term_ids or not self._documents:
                 return []
             built = self._build()
-        scores = built.scorer.get_scores_from_ids(term_ids)
+        scores = built.scores(term_ids)
         matches = scores > 0  # Lucene's idf is always > 0, so a shared term means score > 0
         if allowed_ids is not None:
             matches &= self._rows_mask(built.row_ids, allowed_ids)
@@ -289,20 +317,12 @@ class Bm25Index:
         weights = idf[term_ids] * term_freqs
         weights /= term_freqs + np.repeat(length_norm.astype(np.float32), distinct_terms)
 
-        # bm25s scores from a documents x terms matrix in CSC layout (postings grouped by
+        # Queries sum columns of a documents x terms matrix in CSC layout (postings grouped by
         # term); scipy's CSR-to-CSC conversion is a linear-time counting sort.
+        import scipy.sparse as sp  # here, not at the top: only a search needs it
+
         matrix = sp.csr_matrix((weights, term_ids, row_starts), shape=(n_docs, n_terms)).tocsc()
-        scorer = bm25s.BM25(k1=self.k1, b=self.b, method="lucene", backend="numpy")
-        scorer.scores = {
-            "data": matrix.data,
-            "indices": matrix.indices,
-            "indptr": matrix.indptr,
-            "num_docs": n_docs,
-        }
-        scorer.vocab_dict = {}  # the index maps terms to ids itself
-        scorer.unique_token_ids_set = set()
-        scorer.nonoccurrence_array = None
-        return _Built(row_ids=row_ids, scorer=scorer)
+        return _Built(row_ids=row_ids, data=matrix.data, indices=matrix.indices, indptr=matrix.indptr)
 
     def save(self, folder: Path) -> None:
         """Write the index to ``folder/bm25.npz`` atomically, creating ``folder`` if needed.

@@ -20,8 +20,6 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from langchain_text_splitters import RecursiveCharacterTextSplitter
-
 from index.types import Chunk, Document
 
 # Unit boundaries: blank lines, line ends, and whitespace after a sentence end.
@@ -82,6 +80,9 @@ class Chunker:
     def __init__(self, count_tokens: Callable[[str], int], settings: ChunkerSettings) -> None:
         self.settings = settings
         self._count_tokens = count_tokens
+        # Imported here: the store reads ChunkerSettings from this module, and a search should not load LangChain.
+        from langchain_text_splitters import RecursiveCharacterTextSplitter
+
         self._long_unit_splitter = RecursiveCharacterTextSplitter(
             separators=_LONG_UNIT_SEPARATORS,
             is_separator_regex=True,

@@ -10,15 +10,18 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
 import numpy as np
 
 from index.chunking import Chunker, ChunkerSettings, embedding_text
-from index.embedding import DEFAULT_MODEL, Embedder
+from index.embedding import DEFAULT_MODEL, Embedder, default_embedder_kind, load_embedder, parse_embedder_kind
 from index.loaders import LoadError, SkippedFile, discover_files, load_file
 from index.progress import IngestProgress
 from index.store import (
@@ -31,6 +34,8 @@ from index.types import Chunk, Document
 
 COMMIT_EVERY_CHUNKS = 64
 """Chunks embedded per transaction: small enough that a killed run loses seconds of work."""
+EMBED_WINDOW = 64
+"""Texts handed to the embedder at once: enough for it to sort by length and keep every core busy."""
 
 
 @dataclass
@@ -143,17 +148,19 @@ class Ingestor:
             pending.append(_PendingDocument(document, self.chunker.split(document), stored_hash is not None))
 
     def _embed_and_commit(self, pending: list[_PendingDocument], report: AddReport, progress: IngestProgress) -> None:
-        batch: list[_PendingDocument] = []
-        batch_chunks = 0
-        for item in pending:
-            batch.append(item)
-            batch_chunks += len(item.chunks)
-            if batch_chunks >= COMMIT_EVERY_CHUNKS:
-                self._commit(batch, report, progress)
-                batch, batch_chunks = [], 0
-        self._commit(batch, report, progress)
+        with BackgroundCommits(self._commit) as commits:
+            batch: list[_PendingDocument] = []
+            batch_chunks = 0
+            for item in pending:
+                batch.append(item)
+                batch_chunks += len(item.chunks)
+                if batch_chunks >= COMMIT_EVERY_CHUNKS:
+                    commits.submit(batch, report, progress)
+                    batch, batch_chunks = [], 0
+            commits.submit(batch, report, progress)
 
     def _commit(self, batch: list[_PendingDocument], report: AddReport, progress: IngestProgress) -> None:
+        """Embed a batch's new chunks (reusing stored vectors for unchanged text) and write it in one transaction."""
         if not batch:
             return
         to_embed: list[str] = []
@@ -185,7 +192,7 @@ class Ingestor:
 
     def _embed(self, texts: list[str], progress: IngestProgress) -> list[np.ndarray]:
         vectors: list[np.ndarray] = []
-        step = self.embedder.batch_size
+        step = max(EMBED_WINDOW, self.embedder.batch_size)
         for start in range(0, len(texts), step):
             vectors.extend(self.embedder.embed(texts[start : start + step]))
             progress.advance(min(step, len(texts) - start))
@@ -217,6 +224,55 @@ class Ingestor:
         return report
 
 
+class BackgroundCommits:
+    """Runs ``commit(*args)`` for each submitted batch on one background thread, in order.
+
+    Why: reading and chunking the next files (on the caller's thread) then overlap the embedding and
+    the SQLite write of the previous batch; the embedder's own worker threads keep the cores busy
+    meanwhile. At most ``depth`` batches wait, so memory holds a few batches, not the whole run.
+    The first error of a commit is raised by the next ``submit`` or on leaving the ``with`` block,
+    and the batches after it are not committed (the ones before it are: each is a transaction).
+
+    >>> done = []
+    >>> with BackgroundCommits(done.append) as commits:
+    ...     for number in range(3):
+    ...         commits.submit(number)
+    >>> done
+    [0, 1, 2]
+    """
+
+    def __init__(self, commit: Callable[..., None], depth: int = 2) -> None:
+        self._commit = commit
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="commit")
+        self._slots = threading.BoundedSemaphore(depth)
+        self._futures: list[Future[None]] = []
+
+    def __enter__(self) -> Self:
+        return self
+
+    def submit(self, *args: object) -> None:
+        self._raise_first_error()
+        self._slots.acquire()  # wait while `depth` batches are queued
+        future = self._executor.submit(self._commit, *args)
+        future.add_done_callback(lambda _: self._slots.release())
+        self._futures.append(future)
+
+    def _raise_first_error(self) -> None:
+        for future in self._futures:
+            if future.done() and future.exception() is not None:
+                raise future.exception()  # type: ignore[misc]
+        self._futures = [future for future in self._futures if not future.done()]
+
+    def __exit__(self, *exc_info: object) -> None:
+        if exc_info[0] is not None:
+            for future in self._futures:
+                future.cancel()
+        self._executor.shutdown(wait=True)
+        if exc_info[0] is None:
+            for future in self._futures:
+                future.result()  # re-raises a commit's error
+
+
 def _ids_from_source(store: IndexStore, path: Path) -> list[str]:
     source = str(path.resolve())
     return [doc_id for doc_id, doc_source in store.document_sources().items() if doc_source == source]
@@ -232,25 +288,37 @@ def add_to_index(
     rebuild: bool = False,
     show_progress: bool = True,
     embedder: Embedder | None = None,
+    embedder_kind: str | None = None,
 ) -> AddReport:
     """Add ``paths`` to the index in ``index_dir``, creating it if needed.
 
-    ``model`` and ``chunker`` default to the index's own settings (or the defaults for a new
-    index). Asking for other settings than an existing index has raises
-    ``SettingsMismatchError``, unless ``rebuild`` is set: then every stored document is
-    re-embedded into a fresh index that replaces the old one only once it is complete.
+    ``model``, ``embedder_kind`` (``onnx-int8``, ``onnx-fp32``, ``torch``) and ``chunker`` default to
+    the index's own settings (or, for a new index, the defaults and ``$RAG_EMBEDDER``). Asking for
+    other settings than an existing index has, or passing an ``embedder`` of another kind, raises
+    ``SettingsMismatchError``, unless ``rebuild`` is set: then every stored document is re-embedded
+    into a fresh index that replaces the old one only once it is complete.
     """
     index_dir = Path(index_dir)
     exists = (index_dir / MANIFEST_NAME).is_file()
+    if embedder_kind is not None:
+        embedder_kind = parse_embedder_kind(embedder_kind)
+    if embedder is not None:
+        if embedder_kind is not None and embedder.kind != embedder_kind:
+            raise ValueError(f"embedder is {embedder.kind}, but embedder_kind is {embedder_kind}")
+        model, embedder_kind = model or embedder.model, embedder.kind
     if exists and not rebuild:
         store = IndexStore.open(index_dir)
-        _check_same_settings(store.settings, model, chunker, index_dir)
-        embedder = embedder or Embedder(store.settings.embedding_model)
+        _check_same_settings(store.settings, model, embedder_kind, chunker, index_dir)
+        embedder = embedder or load_embedder(store.settings.embedding_model, store.settings.embedder_kind)
         with store.writer_lock():
             return Ingestor(store, embedder, show_progress).add(paths, prune=prune)
-    embedder = embedder or Embedder(model or DEFAULT_MODEL)
+    embedder = embedder or load_embedder(model or DEFAULT_MODEL, embedder_kind or default_embedder_kind())
     settings = IndexSettings(
-        embedding_model=embedder.model, dimension=embedder.dimension, chunker=chunker or ChunkerSettings()
+        embedding_model=embedder.model,
+        dimension=embedder.dimension,
+        chunker=chunker or ChunkerSettings(),
+        embedder=embedder.backend,
+        precision=embedder.precision,
     )
     if not exists:
         store = IndexStore.create(index_dir, settings)
@@ -260,13 +328,22 @@ def add_to_index(
 
 
 def _check_same_settings(
-    settings: IndexSettings, model: str | None, chunker: ChunkerSettings | None, index_dir: Path
+    settings: IndexSettings,
+    model: str | None,
+    embedder_kind: str | None,
+    chunker: ChunkerSettings | None,
+    index_dir: Path,
 ) -> None:
     if model is not None and model != settings.embedding_model:
         raise SettingsMismatchError(
             f"{index_dir}: this index was built with embedding model {settings.embedding_model!r}, "
             f"not {model!r}; mixing models would give meaningless scores. Use --rebuild to re-embed "
             "everything with the new model, or another --index folder"
+        )
+    if embedder_kind is not None and embedder_kind != settings.embedder_kind:
+        raise SettingsMismatchError(
+            f"{index_dir}: this index was embedded with {settings.embedder_kind}, not {embedder_kind}; "
+            "one index keeps one embedder's vectors. Use --rebuild to re-embed everything, or another --index folder"
         )
     if chunker is not None and chunker != settings.chunker:
         raise SettingsMismatchError(
@@ -290,8 +367,11 @@ def _rebuild(
     with old_store.writer_lock():
         stored = (old_store.get_document(info.id) for info in old_store.documents())
         ingestor = Ingestor(new_store, embedder, show_progress)
-        ingestor.add_documents(d for d in stored if d is not None)
+        re_embedded = ingestor.add_documents(d for d in stored if d is not None)
         report = ingestor.add(paths, prune=prune)
+        # The summary counts the re-embedded documents' chunks too (it used to say "0 chunks embedded").
+        report.chunks_embedded += re_embedded.chunks_embedded
+        report.seconds += re_embedded.seconds
         old_store.close()
         new_store.close()
         retired = index_dir.with_name(f".{index_dir.name}.old")

@@ -19,14 +19,16 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import faiss
 import numpy as np
 
 from index.bm25 import Bm25Index
 from index.chunking import ChunkerSettings, embedding_text
 from index.types import Chunk, Document, Section
+
+if TYPE_CHECKING:
+    import faiss  # imported where vectors are touched: `rag status` reads none
 
 FORMAT_VERSION = 2  # 2: sentence-packed chunks
 READABLE_FORMATS = (1, 2)  # format 1 differs only in how chunks were cut
@@ -84,13 +86,24 @@ class SettingsMismatchError(IndexStoreError):
 
 @dataclass(frozen=True)
 class IndexSettings:
-    """Everything needed to reopen an index correctly; stored in manifest.json."""
+    """Everything needed to reopen an index correctly; stored in manifest.json.
+
+    ``embedder`` and ``precision`` say what ran the model (``onnx``/``int8``, ``onnx``/``fp32`` or
+    ``torch``/``fp32``); a manifest written before they were recorded was built with torch.
+    """
 
     embedding_model: str
     dimension: int
     chunker: ChunkerSettings = field(default_factory=ChunkerSettings)
     normalized: bool = True
     metric: str = "inner_product"
+    embedder: str = "onnx"
+    precision: str = "int8"
+
+    @property
+    def embedder_kind(self) -> str:
+        """``onnx-int8``, ``onnx-fp32`` or ``torch``: what ``index.embedding.load_embedder`` takes."""
+        return "torch" if self.embedder == "torch" else f"{self.embedder}-{self.precision}"
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -103,6 +116,8 @@ class IndexSettings:
             chunker=ChunkerSettings(**data["chunker"]),
             normalized=bool(data.get("normalized", True)),
             metric=data.get("metric", "inner_product"),
+            embedder=data.get("embedder", "torch"),
+            precision=data.get("precision", "fp32"),
         )
 
 
@@ -136,6 +151,7 @@ class IndexStatus:
     documents: int
     chunks: int
     embedding_model: str
+    embedder: str
     dimension: int
     vector_index: str
     size_bytes: int
@@ -200,17 +216,7 @@ class IndexStore:
     def open(cls, index_dir: Path | str) -> IndexStore:
         """Open an existing index; derived files left stale by a crash are rebuilt from SQLite."""
         index_dir = Path(index_dir)
-        manifest_path = index_dir / MANIFEST_NAME
-        if not manifest_path.is_file():
-            raise IndexNotFoundError(
-                f"{index_dir}: no index here (no {MANIFEST_NAME}); create one with `rag add PATH --index {index_dir}`"
-            )
-        manifest = json.loads(manifest_path.read_text())
-        if manifest.get("format_version") not in READABLE_FORMATS:
-            raise IndexStoreError(
-                f"{index_dir}: index format {manifest.get('format_version')} is not supported "
-                f"(this version reads format {FORMAT_VERSION}); rebuild it with `rag add --rebuild`"
-            )
+        manifest = _read_manifest(index_dir)
         store = cls(index_dir, IndexSettings.from_json(manifest["settings"]), _connect(index_dir / STORE_NAME))
         store._load_derived()
         return store
@@ -226,6 +232,8 @@ class IndexStore:
         self._db.close()
 
     def _new_vector_index(self) -> faiss.Index:
+        import faiss
+
         # Exact inner-product search with our own int64 ids, so chunks can be removed.
         return faiss.IndexIDMap2(faiss.IndexFlatIP(self.settings.dimension))
 
@@ -236,6 +244,8 @@ class IndexStore:
         return int(row[0]) if row else 0
 
     def _load_derived(self) -> None:
+        import faiss
+
         generation = self.generation
         stamp_path = self.index_dir / VECTORS_STAMP_NAME
         stamp = json.loads(stamp_path.read_text()) if stamp_path.is_file() else {}
@@ -399,6 +409,8 @@ class IndexStore:
 
     def save(self) -> None:
         """Write the derived files (FAISS, BM25) and the manifest, each atomically."""
+        import faiss
+
         generation = self.generation
         faiss_bytes = faiss.serialize_index(self._vectors).tobytes()
         atomic_write_bytes(self.index_dir / VECTORS_NAME, faiss_bytes)
@@ -446,14 +458,11 @@ class IndexStore:
 
     @property
     def updated_at(self) -> float | None:
-        row = self._db.execute("SELECT value FROM meta WHERE key = 'updated_at'").fetchone()
-        return float(row[0]) if row else None
+        return _updated_at(self._db)
 
     def counts(self) -> tuple[int, int]:
         """(documents, chunks) in the store."""
-        documents = self._db.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
-        chunks = self._db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
-        return int(documents), int(chunks)
+        return _counts(self._db)
 
     def document_hashes(self) -> dict[str, str]:
         """document id -> content sha256, to tell unchanged documents from changed ones."""
@@ -524,43 +533,109 @@ class IndexStore:
         self, query_vector: np.ndarray, k: int, allowed_rows: set[int] | None = None
     ) -> list[tuple[StoredChunk, float]]:
         """The ``k`` chunks nearest to ``query_vector`` by inner product, best first."""
+        return self.resolve(self.dense_hits(query_vector, k, allowed_rows))
+
+    def dense_hits(
+        self, query_vector: np.ndarray, k: int, allowed_rows: set[int] | None = None
+    ) -> list[tuple[int, float]]:
+        """``search_dense`` as ``(row, score)`` pairs, without reading the chunks from SQLite."""
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
         if self._vectors.ntotal == 0 or allowed_rows is not None and not allowed_rows:
             return []
         params = None
         if allowed_rows is not None:
+            import faiss
+
             selector = faiss.IDSelectorBatch(np.fromiter(allowed_rows, dtype=np.int64))
             params = faiss.SearchParameters(sel=selector)
         k = min(k, int(self._vectors.ntotal))
         scores, rows = self._vectors.search(query_vector.reshape(1, -1).astype(np.float32), k, params=params)
-        hits = [(int(r), float(s)) for r, s in zip(rows[0], scores[0]) if r >= 0]
-        return self._resolve(hits)
+        return [(int(r), float(s)) for r, s in zip(rows[0], scores[0]) if r >= 0]
 
     def search_bm25(self, query: str, k: int, allowed_rows: set[int] | None = None) -> list[tuple[StoredChunk, float]]:
         """The ``k`` chunks with the highest BM25 score for ``query``, best first."""
+        return self.resolve(self.bm25_hits(query, k, allowed_rows))
+
+    def bm25_hits(self, query: str, k: int, allowed_rows: set[int] | None = None) -> list[tuple[int, float]]:
+        """``search_bm25`` as ``(row, score)`` pairs, without reading the chunks from SQLite."""
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
-        return self._resolve(self._bm25.search(query, k, allowed_ids=allowed_rows))
+        return self._bm25.search(query, k, allowed_ids=allowed_rows)
 
-    def _resolve(self, hits: list[tuple[int, float]]) -> list[tuple[StoredChunk, float]]:
+    def document_ids(self, rows: Sequence[int]) -> dict[int, str]:
+        """row -> document id for chunk rows (cheap: no text is read)."""
+        found: dict[int, str] = {}
+        for start in range(0, len(rows), 500):
+            part = list(rows[start : start + 500])
+            marks = ",".join("?" * len(part))
+            found.update(self._db.execute(f"SELECT rowid, document_id FROM chunks WHERE rowid IN ({marks})", part))
+        return found
+
+    def resolve(self, hits: list[tuple[int, float]]) -> list[tuple[StoredChunk, float]]:
+        """``(row, score)`` pairs as ``(StoredChunk, score)``, in order; rows no longer stored are left out."""
         chunks = self.get_chunks([row for row, _ in hits])
         return [(chunks[row], score) for row, score in hits if row in chunks]
 
     def status(self) -> IndexStatus:
-        documents, chunks = self.counts()
-        size = sum(p.stat().st_size for p in self.index_dir.iterdir() if p.is_file())
-        return IndexStatus(
-            index_dir=str(self.index_dir),
-            documents=documents,
-            chunks=chunks,
-            embedding_model=self.settings.embedding_model,
-            dimension=self.settings.dimension,
-            vector_index=self.vector_index_kind,
-            size_bytes=size,
-            updated_at=self.updated_at,
-            chunker=self.settings.chunker,
+        return _status(self.index_dir, self.settings, self._db, self.vector_index_kind)
+
+
+def read_status(index_dir: Path | str) -> IndexStatus:
+    """What ``rag status`` shows, from the manifest and SQLite alone: no vector or BM25 file is loaded.
+
+    Raises ``IndexNotFoundError`` when the folder holds no index.
+    """
+    index_dir = Path(index_dir)
+    manifest = _read_manifest(index_dir)
+    connection = _connect(index_dir / STORE_NAME)
+    try:
+        settings = IndexSettings.from_json(manifest["settings"])
+        return _status(index_dir, settings, connection, str(manifest.get("vector_index", "")))
+    finally:
+        connection.close()
+
+
+def _read_manifest(index_dir: Path) -> dict[str, Any]:
+    manifest_path = index_dir / MANIFEST_NAME
+    if not manifest_path.is_file():
+        raise IndexNotFoundError(
+            f"{index_dir}: no index here (no {MANIFEST_NAME}); create one with `rag add PATH --index {index_dir}`"
         )
+    manifest = json.loads(manifest_path.read_text())
+    if manifest.get("format_version") not in READABLE_FORMATS:
+        raise IndexStoreError(
+            f"{index_dir}: index format {manifest.get('format_version')} is not supported "
+            f"(this version reads format {FORMAT_VERSION}); rebuild it with `rag add --rebuild`"
+        )
+    return manifest
+
+
+def _counts(db: sqlite3.Connection) -> tuple[int, int]:
+    documents = db.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
+    chunks = db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+    return int(documents), int(chunks)
+
+
+def _updated_at(db: sqlite3.Connection) -> float | None:
+    row = db.execute("SELECT value FROM meta WHERE key = 'updated_at'").fetchone()
+    return float(row[0]) if row else None
+
+
+def _status(index_dir: Path, settings: IndexSettings, db: sqlite3.Connection, vector_index: str) -> IndexStatus:
+    documents, chunks = _counts(db)
+    return IndexStatus(
+        index_dir=str(index_dir),
+        documents=documents,
+        chunks=chunks,
+        embedding_model=settings.embedding_model,
+        embedder=settings.embedder_kind,
+        dimension=settings.dimension,
+        vector_index=vector_index,
+        size_bytes=sum(p.stat().st_size for p in index_dir.iterdir() if p.is_file()),
+        updated_at=_updated_at(db),
+        chunker=settings.chunker,
+    )
 
 
 def _connect(path: Path) -> sqlite3.Connection:

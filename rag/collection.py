@@ -19,16 +19,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from index.embedding import Embedder
+from index.embedding import Embedder, default_embedder_kind, load_embedder
 from index.store import IndexStore
 from rag.retrieval.retriever import Retriever
 
 UPLOADS_FOLDER = "uploads"
 """Sub-folder of an index folder where files uploaded through the page or the HTTP API are kept."""
 
-# One embedding model per model name for the whole process: every collection shares it.
-_EMBEDDERS: dict[str, Embedder] = {}
-_WARMED: set[str] = set()
+# One embedder per (model, kind) for the whole process: every collection shares it.
+_EMBEDDERS: dict[tuple[str, str], Embedder] = {}
+_WARMED: set[tuple[str, str]] = set()
 _EMBEDDERS_LOCK = threading.Lock()
 
 
@@ -122,27 +122,34 @@ class Collection:
                 self.generation = self.retriever.store.generation
 
 
-def open_collection(index_dir: str | Path, *, warm_up: bool = False) -> Collection:
-    """Open the index in ``index_dir`` with the process's shared embedding model.
+def open_collection(index_dir: str | Path, *, warm_up: bool = False, embedder_kind: str | None = None) -> Collection:
+    """Open the index in ``index_dir`` with the process's shared embedder of its model.
 
     ``warm_up`` loads the model now (a server does, so its first visitor does not wait); a
     one-shot command leaves it to the first search that needs it (BM25 never does).
-    Raises ``IndexNotFoundError`` when the folder holds no index.
+    ``embedder_kind`` (``onnx-int8``, ``onnx-fp32``, ``torch``) embeds queries with another embedder
+    of the index's model than the one that built it. Raises ``IndexNotFoundError`` when the folder
+    holds no index.
     """
     index_dir = Path(index_dir).resolve()
     store = IndexStore.open(index_dir)
-    collection = Collection(index_dir, Retriever(store, shared_embedder(store.settings.embedding_model, warm_up)))
+    kind = embedder_kind or store.settings.embedder_kind
+    collection = Collection(index_dir, Retriever(store, shared_embedder(store.settings.embedding_model, kind, warm_up)))
     collection.generation = store.generation
     return collection
 
 
-def shared_embedder(model: str, warm_up: bool = True) -> Embedder:
-    """The process's embedder for ``model``, made on first use (and its weights loaded, with ``warm_up``)."""
+def shared_embedder(model: str, kind: str | None = None, warm_up: bool = True) -> Embedder:
+    """The process's embedder for ``model`` run by ``kind`` (default: the default embedder), made on first use.
+
+    With ``warm_up`` its weights are loaded now, once, not in the first user's request.
+    """
+    key = (model, kind or default_embedder_kind())
     with _EMBEDDERS_LOCK:
-        embedder = _EMBEDDERS.get(model)
+        embedder = _EMBEDDERS.get(key)
         if embedder is None:
-            embedder = _EMBEDDERS[model] = Embedder(model)
-        if warm_up and model not in _WARMED:
-            embedder.embed_query("warm up")  # load the model now, once, not in the first user's request
-            _WARMED.add(model)
+            embedder = _EMBEDDERS[key] = load_embedder(*key)
+        if warm_up and key not in _WARMED:
+            embedder.embed_query("warm up")
+            _WARMED.add(key)
         return embedder

@@ -44,10 +44,10 @@ def rag_command(*args: str, check: bool = True, timeout: float = 900) -> subproc
 
 @pytest.fixture(scope="session")
 def embedder():
-    """The packaged all-MiniLM-L6-v2, loaded once for the session."""
-    from index.embedding import Embedder
+    """The packaged all-MiniLM-L6-v2 with the default embedder (int8 ONNX), loaded once for the session."""
+    from index.embedding import load_embedder
 
-    model = Embedder()
+    model = load_embedder()
     model.embed(["warm up"])
     return model
 

@@ -26,7 +26,7 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}")
 
 
 class CollectionManager:
-    """Opens collections on first use and keeps them, with one embedding model per model name."""
+    """Opens collections on first use and keeps them, with one embedder per model and kind."""
 
     def __init__(self, root: Path, default_dir: Path) -> None:
         self.root = Path(root)
@@ -75,7 +75,11 @@ class CollectionManager:
             raise ValueError(f"a folder named {name!r} already exists in {self.root}")
         template = self.get().retriever.store.settings
         settings = IndexSettings(
-            embedding_model=template.embedding_model, dimension=template.dimension, chunker=template.chunker
+            embedding_model=template.embedding_model,
+            dimension=template.dimension,
+            chunker=template.chunker,
+            embedder=template.embedder,
+            precision=template.precision,
         )
         IndexStore.create(index_dir, settings).close()
         return self.get(index_dir)

@@ -10,17 +10,18 @@ import logging
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from index.chunking import ChunkerSettings
-from index.embedding import ModelNotFoundError
-from index.ingest import AddReport, add_to_index
-from index.store import IndexStore, IndexStoreError
+from index.embedding import EMBEDDER_ENV, EMBEDDER_KINDS, ModelNotFoundError
+from index.store import IndexStore, IndexStoreError, read_status
 from rag.config import INDEX_ENV, default_index_dir
+
+if TYPE_CHECKING:
+    from index.ingest import AddReport
 
 app = typer.Typer(
     help="Ask questions of your documents and get answers that cite their sources.",
@@ -74,9 +75,19 @@ def add(
     rebuild: Annotated[
         bool, typer.Option(help="Re-embed the whole index with the given model/chunk settings.")
     ] = False,
+    embedder: Annotated[
+        str | None,
+        typer.Option(
+            help=f"What runs the model for a new index (or with --rebuild): {', '.join(EMBEDDER_KINDS)}. "
+            f"Default: ${EMBEDDER_ENV}, else onnx-int8."
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Add or update files in the index; unchanged files are skipped."""
+    from index.chunking import ChunkerSettings
+    from index.ingest import add_to_index  # with the loaders and the chunker: only `add` needs them
+
     index_dir = _index_dir(index)
     chunker = None
     if chunk_tokens is not None or overlap_tokens is not None:
@@ -87,9 +98,16 @@ def add(
             raise _fail(str(error)) from None
     try:
         report = add_to_index(
-            index_dir, paths, model=model, chunker=chunker, prune=prune, rebuild=rebuild, show_progress=not quiet
+            index_dir,
+            paths,
+            model=model,
+            chunker=chunker,
+            prune=prune,
+            rebuild=rebuild,
+            show_progress=not quiet,
+            embedder_kind=embedder,
         )
-    except (IndexStoreError, ModelNotFoundError) as error:
+    except (IndexStoreError, ModelNotFoundError, ValueError) as error:
         raise _fail(str(error)) from None
     _print_add_report(report, index_dir)
     if report.nothing_added:
@@ -109,16 +127,16 @@ def _print_add_report(report: AddReport, index_dir: Path) -> None:
 def status(index: IndexOption = None, json_output: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Show what the index holds: documents, chunks, model, size, last update."""
     try:
-        store = IndexStore.open(_index_dir(index))
+        info = read_status(_index_dir(index))  # the manifest and SQLite only: no vectors are loaded
     except IndexStoreError as error:
         raise _fail(str(error)) from None
-    info = store.status()
     updated = datetime.fromtimestamp(info.updated_at).isoformat(timespec="seconds") if info.updated_at else "never"
     rows = {
         "index": info.index_dir,
         "documents": info.documents,
         "chunks": info.chunks,
         "embedding model": info.embedding_model,
+        "embedder": info.embedder,
         "dimension": info.dimension,
         "vector index": info.vector_index,
         "chunking": f"{info.chunker.chunk_tokens} tokens, {info.chunker.overlap_tokens} overlap",
@@ -145,13 +163,17 @@ def search(
     per_document: Annotated[bool, typer.Option(help="Only the best passage of each document.")] = False,
     index: IndexOption = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON list.")] = False,
+    embedder: Annotated[
+        str | None,
+        typer.Option(help="Embed the query with another embedder of the index's model than the one that built it."),
+    ] = None,
 ) -> None:
     """Search the index and print ranked passages."""
     from rag import service
     from rag.collection import open_collection
 
     try:
-        collection = open_collection(_index_dir(index))
+        collection = open_collection(_index_dir(index), embedder_kind=embedder)
         passages = service.search(collection, query, k=k, mode=mode, sources=source, per_document=per_document)
     except (IndexStoreError, ModelNotFoundError, ValueError) as error:
         raise _fail(str(error)) from None

@@ -61,8 +61,6 @@ import math
 from collections.abc import Hashable, Sequence
 from typing import Literal, TypeVar
 
-from index.store import StoredChunk
-
 FusionMethod = Literal["zscore", "rrf"]
 FUSION_METHODS: tuple[str, ...] = ("zscore", "rrf")
 DEFAULT_FUSION: FusionMethod = "zscore"
@@ -116,23 +114,24 @@ def rrf_fusion(rankings: Sequence[Sequence[tuple[Key, float]]], k: int = RRF_K) 
 
 
 def fuse(
-    dense: list[tuple[StoredChunk, float]],
-    lexical: list[tuple[StoredChunk, float]],
+    dense: list[tuple[int, float]],
+    lexical: list[tuple[int, float]],
     method: FusionMethod = DEFAULT_FUSION,
-) -> list[tuple[StoredChunk, float]]:
-    """One ranking of the chunks of both lists, best first, scored by ``method`` (z-score by default).
+) -> list[tuple[int, float]]:
+    """One ranking of the chunk rows of both lists, best first, scored by ``method`` (z-score by default).
 
+    Works on row ids, so only the chunks that make the final ranking are read from the store.
     Raises ``ValueError`` for an unknown method.
+
+    >>> [row for row, _ in fuse([(1, 0.8), (2, 0.6), (3, 0.1)], [(2, 7.0), (4, 3.0)])]
+    [2, 1, 4, 3]
     """
     if method not in FUSION_METHODS:
         raise ValueError(f"fusion method must be one of {', '.join(FUSION_METHODS)}; got {method!r}")
-    hits = {hit.row: hit for hit, _ in [*dense, *lexical]}
-    lexical_rows = [(hit.row, score) for hit, score in lexical]
+    lexical = list(lexical)
     if len(lexical) < len(dense):
         # BM25 ran out of matches: every other chunk shares no word with the query and scores exactly 0.
         # Counting those zeros keeps a lone match from standardising to 0, the same as no match at all.
-        matched = {row for row, _ in lexical_rows}
-        lexical_rows += [(hit.row, 0.0) for hit, _ in dense if hit.row not in matched]
-    by_row = [[(hit.row, score) for hit, score in dense], lexical_rows]
-    fused = zscore_fusion(by_row) if method == "zscore" else rrf_fusion(by_row)
-    return [(hits[row], score) for row, score in fused]
+        matched = {row for row, _ in lexical}
+        lexical += [(row, 0.0) for row, _ in dense if row not in matched]
+    return zscore_fusion([dense, lexical]) if method == "zscore" else rrf_fusion([dense, lexical])

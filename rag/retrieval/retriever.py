@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Literal
 import faiss
 import numpy as np
 
-from index.embedding import Embedder
+from index.embedding import Embedder, load_embedder
 from index.ingest import AddReport, add_to_index
 from index.store import IndexStore, StoredChunk
 from rag.retrieval.fusion import DEFAULT_FUSION, FUSION_METHODS, FusionMethod, fuse
@@ -39,7 +39,10 @@ normalised over. 50 to 300 all gave the same SQuAD MRR@10 within 0.004 (see rag/
 class Retriever:
     """Searches one index folder with dense, BM25 or hybrid retrieval, optionally reranked.
 
-    Open it once and share it: the embedding model and the index are loaded in the constructor.
+    Open it once and share it: the index is loaded in the constructor, the embedding model on first use.
+    The embedder is the one the index was built with unless another is given: an index embedded
+    with ``torch`` can be searched with ``onnx-int8`` query vectors and the other way round (the
+    README gives the measured cost), but ``add`` refuses to mix two embedders' vectors in one index.
     """
 
     def __init__(
@@ -53,16 +56,27 @@ class Retriever:
         if fusion not in FUSION_METHODS:
             raise ValueError(f"fusion must be one of {', '.join(FUSION_METHODS)}; got {fusion!r}")
         self.store = store
-        self.embedder = embedder or Embedder(store.settings.embedding_model)
+        self.embedder = embedder or load_embedder(store.settings.embedding_model, store.settings.embedder_kind)
         self.reranker = reranker
         self.fusion: FusionMethod = fusion
 
     @classmethod
     def open(
-        cls, index_dir: str | Path, *, reranker: Reranker | None = None, fusion: FusionMethod = DEFAULT_FUSION
+        cls,
+        index_dir: str | Path,
+        *,
+        reranker: Reranker | None = None,
+        fusion: FusionMethod = DEFAULT_FUSION,
+        embedder_kind: str | None = None,
     ) -> Retriever:
-        """Open an existing index folder. Raises ``IndexNotFoundError`` when there is none."""
-        return cls(IndexStore.open(index_dir), reranker=reranker, fusion=fusion)
+        """Open an existing index folder. Raises ``IndexNotFoundError`` when there is none.
+
+        ``embedder_kind`` (``onnx-int8``, ``onnx-fp32``, ``torch``) embeds queries with another embedder
+        of the index's model than the one that built it.
+        """
+        store = IndexStore.open(index_dir)
+        embedder = load_embedder(store.settings.embedding_model, embedder_kind) if embedder_kind else None
+        return cls(store, embedder, reranker=reranker, fusion=fusion)
 
     @classmethod
     def build(
@@ -71,15 +85,15 @@ class Retriever:
         index_dir: str | Path,
         *,
         model: str | None = None,
+        embedder_kind: str | None = None,
         show_progress: bool = False,
     ) -> Retriever:
-        """Add ``paths`` (files or folders) to ``index_dir``, creating it if needed, and open it."""
-        embedder = Embedder(model) if model else None
-        add_to_index(index_dir, paths, model=model, show_progress=show_progress, embedder=embedder)
-        retriever = cls.open(index_dir)
-        if embedder is not None:
-            retriever.embedder = embedder
-        return retriever
+        """Add ``paths`` (files or folders) to ``index_dir``, creating it if needed, and open it.
+
+        ``model`` and ``embedder_kind`` apply to a new index (an existing one keeps its own).
+        """
+        add_to_index(index_dir, paths, model=model, embedder_kind=embedder_kind, show_progress=show_progress)
+        return cls.open(index_dir)
 
     @property
     def index_dir(self) -> Path:
@@ -152,7 +166,10 @@ class Retriever:
     def _ranked(
         self, query: str, wanted: int, mode: SearchMode, allowed_rows: set[int] | None, per_document: bool
     ) -> list[tuple[StoredChunk, float]]:
-        """At least ``wanted`` results when the index has them: chunks, or documents at their best chunk."""
+        """The best ``wanted`` results (fewer when the index has fewer): chunks, or documents at their best chunk.
+
+        Candidates are ranked and fused as row ids; only the rows returned are read from SQLite.
+        """
         with _one_thread():
             vector = self.embedder.embed_query(query) if mode != "bm25" else None
         # Fusion needs a pool of candidates from each retriever to normalise over, whatever k is.
@@ -160,19 +177,19 @@ class Retriever:
         while True:
             ranked, exhausted = self._candidates(query, vector, depth, mode, allowed_rows)
             if per_document:
-                ranked = _best_per_document(ranked)
+                ranked = _best_per_document(ranked, self.store.document_ids([row for row, _ in ranked]))
             # A document can fill several of the top chunks: look deeper until k documents are found.
             if len(ranked) >= wanted or exhausted:
-                return ranked
+                return self.store.resolve(ranked[:wanted])
             depth *= 2
 
     def _candidates(
         self, query: str, vector: np.ndarray | None, depth: int, mode: SearchMode, allowed_rows: set[int] | None
-    ) -> tuple[list[tuple[StoredChunk, float]], bool]:
-        """The ranked chunks of ``mode`` from ``depth`` candidates per retriever, and whether the index ran out."""
-        lexical = self.store.search_bm25(query, depth, allowed_rows) if mode != "dense" else []
+    ) -> tuple[list[tuple[int, float]], bool]:
+        """The ranked rows of ``mode`` from ``depth`` candidates per retriever, and whether the index ran out."""
+        lexical = self.store.bm25_hits(query, depth, allowed_rows) if mode != "dense" else []
         with _one_thread():
-            dense = self.store.search_dense(vector, depth, allowed_rows) if vector is not None else []
+            dense = self.store.dense_hits(vector, depth, allowed_rows) if vector is not None else []
         exhausted = len(lexical) < depth and len(dense) < depth
         if mode == "bm25":
             return lexical, exhausted
@@ -218,11 +235,12 @@ def _one_thread() -> Iterator[None]:
             torch.set_num_threads(torch_threads)
 
 
-def _best_per_document(ranked: list[tuple[StoredChunk, float]]) -> list[tuple[StoredChunk, float]]:
+def _best_per_document(ranked: list[tuple[int, float]], document_of: dict[int, str]) -> list[tuple[int, float]]:
     seen: set[str] = set()
     best = []
-    for hit, score in ranked:
-        if hit.chunk.document_id not in seen:
-            seen.add(hit.chunk.document_id)
-            best.append((hit, score))
+    for row, score in ranked:
+        document_id = document_of.get(row)
+        if document_id is not None and document_id not in seen:
+            seen.add(document_id)
+            best.append((row, score))
     return best

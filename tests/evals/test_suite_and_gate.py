@@ -100,6 +100,16 @@ def test_latency_is_reported_but_never_gated() -> None:
     assert not latency.gated and not latency.regressed and regressions(diffs) == []
 
 
+def test_a_rise_in_false_abstention_is_a_regression_and_answer_length_is_not_gated() -> None:
+    def answers(false_abstention: float, words: float) -> dict:
+        return {"runs": [{"name": "extractive", "metrics": {"false_abstention_rate": false_abstention,
+                                                             "answer_words": words, "questions_answerable": 50.0}}]}
+
+    worse = regressions(compare(answers(0.10, 40.0), answers(0.05, 57.0), tolerance=0.005))
+    assert [d.metric for d in worse] == ["false_abstention_rate"]
+    assert regressions(compare(answers(0.02, 80.0), answers(0.05, 57.0), tolerance=0.005)) == []
+
+
 def test_a_run_missing_from_the_new_report_is_a_regression() -> None:
     current = {"runs": []}
     assert {d.metric for d in regressions(compare(current, _report(0.7, 0.8), tolerance=0.005))} == {

@@ -389,3 +389,13 @@ def test_scifact_ndcg_at_10_matches_published_bm25() -> None:
     # Anserini's published BM25 is 0.679 and a known-good bm25s run 0.6804; we measure 0.680.
     assert ndcg == pytest.approx(0.68, abs=0.01)
     assert time.perf_counter() - started < 60
+
+
+def test_the_written_out_english_stop_words_are_lucenes_list_as_bm25s_ships_it() -> None:
+    from bm25s import stopwords
+
+    from index.bm25 import _ENGLISH_STOPWORDS
+
+    assert frozenset(stopwords.STOPWORDS_EN) == _ENGLISH_STOPWORDS
+    assert tokenize("the cats and the dogs") == ["cat", "dog"]
+    assert tokenize("les chats et les chiens", language="french") == ["chat", "chien"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from index.embedding import Embedder
+from index.embedding import Embedder, load_embedder
 from rag.answering.extractive import ExtractiveAnswerer, ExtractiveSettings
 from rag.answering.sentences import EncodingCache
 
@@ -22,7 +22,7 @@ SOUTHERN = (
 
 @pytest.fixture(scope="module")
 def embedder() -> Embedder:
-    return Embedder()
+    return load_embedder()
 
 
 @pytest.fixture(scope="module")

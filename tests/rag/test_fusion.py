@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from index.store import StoredChunk
-from index.types import Chunk
 from rag.retrieval.fusion import fuse, rrf_fusion, zscore_fusion
 
 
@@ -53,19 +51,14 @@ def test_reciprocal_rank_fusion_adds_one_over_k_plus_rank() -> None:
     assert fused["b"] == pytest.approx(1 / 62 + 1 / 61)
 
 
-def _hit(row: int) -> StoredChunk:
-    chunk = Chunk(id=f"c{row}", document_id=f"d{row}", text=f"text {row}", start=0, end=6)
-    return StoredChunk(row=row, chunk=chunk, source=f"d{row}.txt", title=f"d{row}")
-
-
-def test_fuse_returns_each_stored_chunk_once_with_its_fused_score() -> None:
-    dense = [(_hit(1), 0.8), (_hit(2), 0.6), (_hit(3), 0.1)]
-    lexical = [(_hit(2), 7.0), (_hit(4), 3.0)]
+def test_fuse_returns_each_row_once_with_its_fused_score() -> None:
+    dense = [(1, 0.8), (2, 0.6), (3, 0.1)]
+    lexical = [(2, 7.0), (4, 3.0)]
     fused = fuse(dense, lexical)
-    assert sorted(hit.row for hit, _ in fused) == [1, 2, 3, 4]
-    assert fused[0][0].row == 2
+    assert sorted(row for row, _ in fused) == [1, 2, 3, 4]
+    assert fused[0][0] == 2
     assert [score for _, score in fused] == sorted((score for _, score in fused), reverse=True)
-    assert fuse(dense, lexical, "rrf")[0][0].row == 2
+    assert fuse(dense, lexical, "rrf")[0][0] == 2
 
 
 def test_fuse_refuses_an_unknown_method() -> None:
@@ -75,13 +68,6 @@ def test_fuse_refuses_an_unknown_method() -> None:
 
 def test_a_lone_bm25_match_lifts_its_chunk_in_a_small_collection():
     """Regression: with one BM25 match its z-score was 0, the same as chunks that matched nothing."""
-    from index.store import StoredChunk
-    from index.types import Chunk
-    from rag.retrieval.fusion import fuse
-
-    def hit(row: int) -> StoredChunk:
-        return StoredChunk(row=row, chunk=Chunk(str(row), "d", "t", 0, 1), source="s", title="t")
-
-    dense = [(hit(1), 0.40), (hit(2), 0.36), (hit(3), 0.20), (hit(4), 0.10)]
-    lexical = [(hit(2), 3.1)]
-    assert fuse(dense, lexical)[0][0].row == 2
+    dense = [(1, 0.40), (2, 0.36), (3, 0.20), (4, 0.10)]
+    lexical = [(2, 3.1)]
+    assert fuse(dense, lexical)[0][0] == 2
