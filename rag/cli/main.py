@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from index.embedding import EMBEDDER_ENV, EMBEDDER_KINDS, ModelNotFoundError
-from index.store import IndexStore, IndexStoreError, read_status
+from index.store import IndexStoreError, read_status
 from rag.config import INDEX_ENV, default_index_dir
 
 if TYPE_CHECKING:
