@@ -18,12 +18,13 @@ import hashlib
 import json
 import os
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 from evals.suite import IndexRecipe
 from index.ingest import add_to_index
 from index.loaders import discover_files
-from index.store import FORMAT_VERSION, MANIFEST_NAME
+from index.store import FORMAT_VERSION, MANIFEST_NAME, IndexStore
 
 CACHE_ENV = "RAG_EVAL_CACHE"
 CACHE_VERSION = 1
@@ -65,11 +66,16 @@ def _update_with_file(digest: hashlib._Hash, path: Path) -> None:
 
 
 def index_key(corpus: Path, recipe: IndexRecipe) -> str:
-    """A short, stable name for the index of ``corpus`` built with ``recipe``."""
+    """A short, stable name for the index of ``corpus`` built with ``recipe``.
+
+    The default ``vector_index`` (auto) is left out of the key, so caches made before the setting
+    existed keep their names.
+    """
+    settings = {name: value for name, value in vars(recipe).items() if (name, value) != ("vector_index", "auto")}
     material = json.dumps(
         {
             "corpus": corpus_fingerprint(corpus),
-            "recipe": vars(recipe),
+            "recipe": settings,
             "cache_version": CACHE_VERSION,
             "index_format": FORMAT_VERSION,  # a change in how chunks are cut makes a new index
         },
@@ -88,12 +94,24 @@ def ensure_index(
     final = cache_dir / key
     if (final / MANIFEST_NAME).is_file():
         return final
+    embedded = None
+    if recipe.vector_index != "auto":  # the same embedded index, with another vector index: nothing re-embedded
+        embedded = ensure_index(corpus, replace(recipe, vector_index="auto"), cache_dir, show_progress=show_progress)
     with open(cache_dir / f".{key}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # wait for another run building the same index
         if (final / MANIFEST_NAME).is_file():
             return final
         staging = cache_dir / f".{key}.building"
         shutil.rmtree(staging, ignore_errors=True)
+        if embedded is not None:
+            shutil.copytree(embedded, staging, ignore=shutil.ignore_patterns(".lock"))
+            store = IndexStore.open(staging)
+            with store.writer_lock():
+                store.set_vector_index(recipe.vector_index)
+            store.close()
+            (staging / "eval-recipe.json").write_text(json.dumps({"corpus": str(corpus), "recipe": vars(recipe)}, indent=2))
+            os.replace(staging, final)
+            return final
         report = add_to_index(
             staging,
             [corpus],

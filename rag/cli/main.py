@@ -64,7 +64,10 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show deb
 
 @app.command()
 def add(
-    paths: Annotated[list[Path], typer.Argument(help="Files or folders to add (walked recursively).")],
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Files or folders to add (walked recursively); none with --vector-index alone.")
+    ] = None,
     index: IndexOption = None,
     prune: Annotated[bool, typer.Option(help="Remove documents whose files are gone.")] = False,
     model: Annotated[
@@ -82,6 +85,13 @@ def add(
             f"Default: ${EMBEDDER_ENV}, else onnx-int8."
         ),
     ] = None,
+    vector_index: Annotated[
+        str | None,
+        typer.Option(
+            help="Vector index: auto (exact flat search while small, approximate IVF past 100,000 chunks), "
+            "flat or ivf. Kept in the index; changing it rebuilds the vector index from the stored vectors."
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Add or update files in the index; unchanged files are skipped."""
@@ -89,6 +99,8 @@ def add(
     from index.ingest import add_to_index  # with the loaders and the chunker: only `add` needs them
 
     index_dir = _index_dir(index)
+    if not paths and vector_index is None:
+        raise _fail("name files or folders to add (or --vector-index to change only the vector index)")
     chunker = None
     if chunk_tokens is not None or overlap_tokens is not None:
         defaults = ChunkerSettings()
@@ -99,13 +111,14 @@ def add(
     try:
         report = add_to_index(
             index_dir,
-            paths,
+            paths or [],
             model=model,
             chunker=chunker,
             prune=prune,
             rebuild=rebuild,
             show_progress=not quiet,
             embedder_kind=embedder,
+            vector_index=vector_index,
         )
     except (IndexStoreError, ModelNotFoundError, ValueError) as error:
         raise _fail(str(error)) from None
@@ -138,7 +151,7 @@ def status(index: IndexOption = None, json_output: Annotated[bool, typer.Option(
         "embedding model": info.embedding_model,
         "embedder": info.embedder,
         "dimension": info.dimension,
-        "vector index": info.vector_index,
+        "vector index": f"{info.vector_index}; setting {info.vector_index_setting}",
         "chunking": f"{info.chunker.chunk_tokens} tokens, {info.chunker.overlap_tokens} overlap",
         "size on disk": f"{info.size_bytes / 1e6:.1f} MB",
         "last update": updated,
