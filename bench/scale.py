@@ -224,18 +224,19 @@ def measure_queries(folder: str, queries: list[str]) -> dict[str, Any]:
     result["rss_mb"], result["peak_rss_mb"] = _rss_mb()
     vectors = retriever.embedder.embed(queries)
     result["dense_top10"] = [[row for row, _ in retriever.store.dense_hits(v, 10)] for v in vectors]
+    result["dense_top100"] = [[row for row, _ in retriever.store.dense_hits(v, 100)] for v in vectors]
     np.save(Path(folder) / "query_vectors.npy", vectors)
     return result
 
 
-def exact_top10(folder: str) -> list[list[int]]:
-    """Exact inner-product top 10 of each query vector over every stored vector (numpy, in batches)."""
+def exact_top100(folder: str) -> list[list[int]]:
+    """Exact inner-product top 100 of each query vector over every stored vector (numpy, in batches)."""
     from index.store import STORE_NAME
 
     queries = np.load(Path(folder) / "query_vectors.npy")
     db = sqlite3.connect(f"file:{Path(folder) / STORE_NAME}?mode=ro", uri=True)
-    best_scores = np.full((len(queries), 10), -np.inf, dtype=np.float32)
-    best_rows = np.zeros((len(queries), 10), dtype=np.int64)
+    best_scores = np.full((len(queries), 100), -np.inf, dtype=np.float32)
+    best_rows = np.zeros((len(queries), 100), dtype=np.int64)
     rows, blobs = [], []
 
     def fold() -> None:
@@ -243,7 +244,7 @@ def exact_top10(folder: str) -> list[list[int]]:
         scores = queries @ np.vstack([np.frombuffer(b, np.float32) for b in blobs]).T
         all_scores = np.hstack([best_scores, scores])
         all_rows = np.hstack([best_rows, np.broadcast_to(np.array(rows), scores.shape)])
-        top = np.argsort(-all_scores, axis=1, kind="stable")[:, :10]
+        top = np.argsort(-all_scores, axis=1, kind="stable")[:, :100]
         best_scores = np.take_along_axis(all_scores, top, 1)
         best_rows = np.take_along_axis(all_rows, top, 1)
 
@@ -315,8 +316,9 @@ def run_size(real: Path, size: int, kinds: list[str], queries: list[str], work: 
         console.print(f"{size:,} {kind}: derived files rebuilt from SQLite in {built['rebuild_s']:.0f} s")
         measured = _in_subprocess("measure_queries", str(folder), queries)
         if exact is None:
-            exact = _in_subprocess("exact_top10", str(folder))
-        recall = float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(measured.pop("dense_top10"), exact)]))
+            exact = _in_subprocess("exact_top100", str(folder))
+        recall = float(np.mean([len(set(a) & set(b[:10])) / 10 for a, b in zip(measured.pop("dense_top10"), exact)]))
+        recall_100 = float(np.mean([len(set(a) & set(b)) / 100 for a, b in zip(measured.pop("dense_top100"), exact)]))
         row = {
             "size": size,
             "index_type": kind,
@@ -326,6 +328,7 @@ def run_size(real: Path, size: int, kinds: list[str], queries: list[str], work: 
             "p50_ms": measured["hybrid_p50_ms"],
             "p95_ms": measured["hybrid_p95_ms"],
             "recall_at_10": recall,
+            "recall_at_100": recall_100,
             **built,
             **measured,
             **_files_mb(folder),
@@ -353,7 +356,7 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         ("dense p50/p95", lambda r: f"{r['dense_p50_ms']:.1f}/{r['dense_p95_ms']:.1f}"),
         ("bm25 p50/p95", lambda r: f"{r['bm25_p50_ms']:.1f}/{r['bm25_p95_ms']:.1f}"),
         ("hybrid p50/p95", lambda r: f"{r['p50_ms']:.1f}/{r['p95_ms']:.1f}"),
-        ("recall@10", lambda r: f"{r['recall_at_10']:.3f}"),
+        ("recall@10/100", lambda r: f"{r['recall_at_10']:.3f}/{r['recall_at_100']:.3f}"),
     ]
     for name, _ in columns:
         table.add_column(name, justify="right")

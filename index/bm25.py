@@ -600,11 +600,10 @@ class Bm25Index:
             _fsync_folder(folder)
             for old_name in OLD_INDEX_FILE_NAMES:
                 (folder / old_name).unlink(missing_ok=True)
-            if not self._delta and self._alive is None:
-                # Map the file just written: a base built in memory by a merge is dropped from RAM.
-                self._base = _read_base(folder / INDEX_FILE_NAME)[0]
-                self._term_ids = {}
-                self._view = None
+            # Map the base from the file just written: one built in memory by a merge leaves RAM, and
+            # an older file's mapping is let go (same arrays, so the delta's term ids stay valid).
+            self._base = _read_base(folder / INDEX_FILE_NAME)[0]
+            self._view = None
 
     def _to_arrays(self) -> tuple[dict[str, np.ndarray], dict[str, object]]:
         base = self._base

@@ -291,7 +291,7 @@ class IndexStore:
         if kind == "ivf" and count:
             # A training sample spread over the whole store (every n-th row), read before the
             # vectors stream in batches, so the store's vectors are never all in memory at once.
-            step = max(1, count // (ivf_lists(count) * TRAINING_POINTS_PER_LIST * 2))
+            step = max(1, count // (ivf_lists(count) * TRAINING_POINTS_PER_LIST))
             sample = np.vstack(
                 [
                     np.frombuffer(blob, dtype=np.float32)

@@ -258,8 +258,12 @@ class VectorIndex:
     def search(self, query: np.ndarray, k: int, allowed_rows: set[int] | None = None) -> list[tuple[int, float]]:
         """The ``k`` best ``(row, inner product)`` pairs for ``query``, best first; only ``allowed_rows`` if given.
 
-        A filtered IVF search probes more lists, in proportion to the share of rows it may
-        return, so a narrow filter still finds its matches (all lists at most).
+        IVF probes ``nprobe`` lists for k <= 10 and ``sqrt(k / 10)`` times as many for deeper
+        searches (hybrid search asks for 100 candidates): on SciFact (12k chunks, 220 lists, per
+        document, k=100) a fixed nprobe of 64 / 96 / 128 cost hybrid nDCG@10 0.0050 / 0.0020 /
+        0.0000 against exact search, and 64 x sqrt(10) = 203 probes cost nothing. A filtered
+        search probes more lists in proportion to the share of rows it may return, so a narrow
+        filter still finds its matches (all lists at most).
         """
         import faiss
 
@@ -270,10 +274,10 @@ class VectorIndex:
             return []
         selector = faiss.IDSelectorBatch(np.fromiter(allowed_rows, dtype=np.int64)) if allowed_rows else None
         if self.kind == "ivf":
-            nprobe = self.info.nprobe
+            nprobe = self.info.nprobe * math.sqrt(max(k, 10) / 10)
             if allowed_rows:
                 nprobe = math.ceil(nprobe * total / len(allowed_rows))
-            params = faiss.SearchParametersIVF(nprobe=min(max(nprobe, 1), self.info.nlist), sel=selector)
+            params = faiss.SearchParametersIVF(nprobe=min(max(math.ceil(nprobe), 1), self.info.nlist), sel=selector)
         else:
             params = faiss.SearchParameters(sel=selector) if selector is not None else None
         scores, rows = self._index.search(
