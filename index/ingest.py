@@ -99,6 +99,8 @@ class Ingestor:
         started = time.perf_counter()
         report = AddReport()
         files, report.skipped, report.failed = discover_files(paths)
+        if files:
+            self.store.record_added_folders(paths)
         known_hashes = self.store.document_hashes()
         seen_ids: set[str] = set()
         pending: list[_PendingDocument] = []
