@@ -143,7 +143,8 @@ def _gate_feedback(report: SuiteReport) -> None:
     for row in table_rows:
         verdict = "[green]pass[/green]" if row["passed"] else "[red]FAIL[/red]"
         console.print(f"{verdict}  {escape(row['question'])}", highlight=False, soft_wrap=True)
-    came_back = [row for row in table_rows if row["known_bad_returned"]]
+    # An abstention where users want an answer (they marked it wrong, or liked an answer) counts too.
+    came_back = [row for row in table_rows if row["known_bad_returned"] or row["false_abstention"]]
     if came_back:
         errors.print(
             f"[red]regression[/red]: {len(came_back)} answer(s) users marked wrong came back: "

@@ -4,7 +4,7 @@
 the index folder's ``chat.sqlite`` (:class:`rag.chatlog.FeedbackStore`) and writes a suite file
 (:func:`write_feedback_suite`); ``rag eval suites/feedback.toml`` asks every question again,
 through the same functions as the page (:mod:`rag.service`), and exits with status 3 when an
-answer users marked wrong comes back. A suite looks like::
+answer users marked wrong comes back, or it abstains where users expect an answer. A suite looks like::
 
     name = "feedback"
     kind = "feedback"

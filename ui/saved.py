@@ -183,7 +183,10 @@ class SavedConversationHandlers:
         user = _user(request)
         meta = dict(meta or {}) or new_meta(str(self.manager.default_dir))
         if not conversation:
-            return meta, gr.skip(), self._list(user, saved, None), self._export_button(None)
+            # Undo emptied it: an empty conversation is not worth a line in the list.
+            saved_update = self._forget(user, saved, str(meta["id"]))
+            saved = saved if saved_update == gr.skip() else saved_update
+            return meta, saved_update, self._list(user, saved, None), self._export_button(None)
         record = to_record(meta, conversation, answers)
         meta["title"] = record["title"]
         if user is not None:
@@ -273,12 +276,14 @@ class SavedConversationHandlers:
     def delete(self, meta: Meta, collection_dir: str, saved: Any, request: gr.Request) -> tuple[Any, ...]:
         """Delete the open conversation and start a new one; returns the outputs of ``new`` and the browser storage."""
         user = _user(request)
-        conversation_id = str((meta or {}).get("id") or "")
-        saved_update: Any = gr.skip()
+        saved_update = self._forget(user, saved, str((meta or {}).get("id") or ""))
+        saved = saved if saved_update == gr.skip() else saved_update
+        return (*self._opened(new_meta(collection_dir), [], {}, user, saved), saved_update)
+
+    def _forget(self, user: str | None, saved: Any, conversation_id: str) -> Any:
+        """Delete a saved conversation; returns the browser storage's new value (or a skip, with a login)."""
         if user is not None:
             self.store.delete(user, conversation_id)
-        else:
-            saved = {"conversations": [c for c in browser_conversations(saved) if c["id"] != conversation_id]}
-            saved_update = saved
-        return (*self._opened(new_meta(collection_dir), [], {}, user, saved), saved_update)
+            return gr.skip()
+        return {"conversations": [c for c in browser_conversations(saved) if c["id"] != conversation_id]}
 

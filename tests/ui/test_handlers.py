@@ -334,3 +334,12 @@ def test_thumbs_down_with_a_correction_is_kept_with_what_was_asked_and_shown(han
     undo = gr.LikeData(None, {"index": 3, "value": ["..."], "liked": ""})
     conversation, *_ = feedback.rate(undo, conversation, answers, meta, _user())
     assert "feedback" not in conversation[1] and FeedbackStore(handlers.manager.default_dir).all() == []
+
+
+def test_undoing_the_only_exchange_drops_the_saved_conversation(handlers: ChatHandlers) -> None:
+    saved_conversations = SavedConversationHandlers(handlers)
+    *_, (_, _, conversation, answers, _, _) = _ask(handlers, "What do tomatoes need?", [], {})
+    meta, browser, *_ = saved_conversations.persist(conversation, answers, {}, None, _user())
+    _, _, conversation, answers, _ = handlers.undo(conversation, answers, "")
+    _, browser, listing, export_button = saved_conversations.persist(conversation, answers, meta, browser, _user())
+    assert browser == {"conversations": []} and listing["choices"] == [] and export_button["value"] is None
