@@ -8,6 +8,7 @@ files are gone. Each batch is one SQLite transaction, so a killed run keeps ever
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import shutil
 import threading
@@ -22,7 +23,7 @@ import numpy as np
 
 from index.chunking import Chunker, ChunkerSettings, embedding_text
 from index.embedding import DEFAULT_MODEL, Embedder, default_embedder_kind, load_embedder, parse_embedder_kind
-from index.loaders import LoadError, SkippedFile, discover_files, load_file
+from index.loaders import LoadError, SkippedFile, discover_files, file_id, load_file, shown_path, source_exists
 from index.progress import IngestProgress
 from index.store import (
     MANIFEST_NAME,
@@ -31,6 +32,8 @@ from index.store import (
     SettingsMismatchError,
 )
 from index.types import Chunk, Document
+
+log = logging.getLogger(__name__)
 
 COMMIT_EVERY_CHUNKS = 64
 """Chunks embedded per transaction: small enough that a killed run loses seconds of work."""
@@ -69,6 +72,14 @@ class _PendingDocument:
     is_update: bool
 
 
+@dataclass
+class PreparedFile:
+    """One file loaded and chunked: its new or changed documents, and the ids of its unchanged ones."""
+
+    changed: list[_PendingDocument] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+
+
 def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -94,11 +105,14 @@ class Ingestor:
         self.chunker = Chunker(embedder.count_tokens, store.settings.chunker)
         self.show_progress = show_progress
 
-    def add(self, paths: Sequence[str | Path], prune: bool = False) -> AddReport:
-        """Add, update or skip every supported file under ``paths``; optionally prune vanished ones."""
+    def add(self, paths: Sequence[str | Path], prune: bool = False, follow_symlinks: bool = False) -> AddReport:
+        """Add, update or skip every supported file under ``paths``; optionally prune vanished ones.
+
+        ``follow_symlinks`` follows symbolic links inside folders that lead outside the paths given
+        (see ``discover_files``)."""
         started = time.perf_counter()
         report = AddReport()
-        files, report.skipped, report.failed = discover_files(paths)
+        files, report.skipped, report.failed = discover_files(paths, follow_symlinks=follow_symlinks)
         known_hashes = self.store.document_hashes()
         seen_ids: set[str] = set()
         pending: list[_PendingDocument] = []
@@ -123,7 +137,7 @@ class Ingestor:
         pending: list[_PendingDocument],
         report: AddReport,
     ) -> None:
-        document_id = str(path.resolve())
+        document_id = file_id(path)
         if path.suffix.lower() != ".jsonl" and document_id in known_hashes:
             # Unchanged files are recognised by their bytes' hash, without parsing them again.
             try:
@@ -134,18 +148,41 @@ class Ingestor:
             except OSError:
                 pass  # load_file below reports the problem in its own words
         try:
-            documents = load_file(path)
+            prepared = self.prepare_file(path, known_hashes)
         except LoadError as error:
             report.failed.append(error)
             seen_ids.update(_ids_from_source(self.store, path))  # keep what was indexed before
             return
-        for document in documents:
-            seen_ids.add(document.id)
-            stored_hash = known_hashes.get(document.id)
-            if stored_hash == document.metadata.get("sha256"):
-                report.unchanged += 1
-                continue
-            pending.append(_PendingDocument(document, self.chunker.split(document), stored_hash is not None))
+        seen_ids.update(prepared.unchanged)
+        report.unchanged += len(prepared.unchanged)
+        for item in prepared.changed:
+            seen_ids.add(item.document.id)
+            pending.append(item)
+
+    def prepare_file(self, path: Path, known_hashes: dict[str, str]) -> PreparedFile:
+        """Load one file and chunk its new or changed documents, inside a guard.
+
+        Whatever goes wrong with this one file (a loader's or the chunker's exception, however
+        unexpected) is raised as one ``LoadError`` naming the file, the exception type and its
+        message, so the run goes on with the other files. The traceback is logged at debug level
+        (``rag -v add``) for whoever fixes the loader.
+        """
+        try:
+            prepared = PreparedFile()
+            for document in load_file(path):
+                stored_hash = known_hashes.get(document.id)
+                if stored_hash == document.metadata.get("sha256"):
+                    prepared.unchanged.append(document.id)
+                else:
+                    chunks = self.chunker.split(document)
+                    prepared.changed.append(_PendingDocument(document, chunks, stored_hash is not None))
+            return prepared
+        except LoadError:
+            raise
+        except Exception as error:  # noqa: BLE001 - one bad file must not stop the run (issue 10)
+            log.debug("%s: unexpected error while loading", shown_path(path), exc_info=True)
+            detail = " ".join(str(error).split())[:200] or "no message"
+            raise LoadError(path, f"could not be loaded ({type(error).__name__}: {detail})") from None
 
     def _embed_and_commit(self, pending: list[_PendingDocument], report: AddReport, progress: IngestProgress) -> None:
         with BackgroundCommits(self._commit) as commits:
@@ -207,7 +244,7 @@ class Ingestor:
                 continue
             source_path = Path(source)
             under_a_root = any(source_path == root or root in source_path.parents for root in root_paths)
-            if under_a_root or not source_path.exists():
+            if under_a_root or not source_exists(source):
                 doomed.append(document_id)
         return self.store.delete_documents(doomed)
 
@@ -274,7 +311,7 @@ class BackgroundCommits:
 
 
 def _ids_from_source(store: IndexStore, path: Path) -> list[str]:
-    source = str(path.resolve())
+    source = file_id(path)
     return [doc_id for doc_id, doc_source in store.document_sources().items() if doc_source == source]
 
 
@@ -289,6 +326,7 @@ def add_to_index(
     show_progress: bool = True,
     embedder: Embedder | None = None,
     embedder_kind: str | None = None,
+    follow_symlinks: bool = False,
 ) -> AddReport:
     """Add ``paths`` to the index in ``index_dir``, creating it if needed.
 
@@ -296,7 +334,8 @@ def add_to_index(
     the index's own settings (or, for a new index, the defaults and ``$RAG_EMBEDDER``). Asking for
     other settings than an existing index has, or passing an ``embedder`` of another kind, raises
     ``SettingsMismatchError``, unless ``rebuild`` is set: then every stored document is re-embedded
-    into a fresh index that replaces the old one only once it is complete.
+    into a fresh index that replaces the old one only once it is complete. ``follow_symlinks``
+    follows symbolic links that lead outside the folders given (by default they are skipped and reported).
     """
     index_dir = Path(index_dir)
     exists = (index_dir / MANIFEST_NAME).is_file()
@@ -311,7 +350,7 @@ def add_to_index(
         _check_same_settings(store.settings, model, embedder_kind, chunker, index_dir)
         embedder = embedder or load_embedder(store.settings.embedding_model, store.settings.embedder_kind)
         with store.writer_lock():
-            return Ingestor(store, embedder, show_progress).add(paths, prune=prune)
+            return Ingestor(store, embedder, show_progress).add(paths, prune=prune, follow_symlinks=follow_symlinks)
     embedder = embedder or load_embedder(model or DEFAULT_MODEL, embedder_kind or default_embedder_kind())
     settings = IndexSettings(
         embedding_model=embedder.model,
@@ -323,8 +362,8 @@ def add_to_index(
     if not exists:
         store = IndexStore.create(index_dir, settings)
         with store.writer_lock():
-            return Ingestor(store, embedder, show_progress).add(paths, prune=prune)
-    return _rebuild(index_dir, paths, settings, embedder, prune, show_progress)
+            return Ingestor(store, embedder, show_progress).add(paths, prune=prune, follow_symlinks=follow_symlinks)
+    return _rebuild(index_dir, paths, settings, embedder, prune, show_progress, follow_symlinks)
 
 
 def _check_same_settings(
@@ -358,6 +397,7 @@ def _rebuild(
     embedder: Embedder,
     prune: bool,
     show_progress: bool,
+    follow_symlinks: bool = False,
 ) -> AddReport:
     """Build a fresh index beside the old one from its stored documents, then swap the folders."""
     old_store = IndexStore.open(index_dir)
@@ -368,7 +408,7 @@ def _rebuild(
         stored = (old_store.get_document(info.id) for info in old_store.documents())
         ingestor = Ingestor(new_store, embedder, show_progress)
         re_embedded = ingestor.add_documents(d for d in stored if d is not None)
-        report = ingestor.add(paths, prune=prune)
+        report = ingestor.add(paths, prune=prune, follow_symlinks=follow_symlinks)
         # The summary counts the re-embedded documents' chunks too (it used to say "0 chunks embedded").
         report.chunks_embedded += re_embedded.chunks_embedded
         report.seconds += re_embedded.seconds

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from index.ingest import AddReport, Ingestor
-from index.loaders import SUPPORTED_SUFFIXES, LoadError, discover_files
+from index.loaders import SUPPORTED_SUFFIXES, LoadError, discover_files, file_id
 from index.store import DocumentInfo, IndexStoreError
 from rag.collection import Collection
 from rag.retrieval.retriever import SEARCH_MODES
@@ -403,7 +403,7 @@ def _add_one(collection: Collection, path: Path, shown_as: str, result: AddResul
         except IndexStoreError as error:
             # Another process (``rag add``) holds the index: say so for this file, go on with the rest.
             report = AddReport(failed=[LoadError(path, str(error).split(": ", 1)[-1])])
-    outcome = _outcome(report, shown_as, str(path.resolve()))
+    outcome = _outcome(report, shown_as, file_id(path))
     _merge(result.report, report)
     result.files.append(outcome)
     return outcome

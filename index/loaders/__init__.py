@@ -17,7 +17,16 @@ import stat
 from collections.abc import Callable
 from pathlib import Path
 
-from index.loaders.common import SUPPORTED_SUFFIXES, LoadError, SkippedFile, normalise_text, os_reason
+from index.loaders.common import (
+    SUPPORTED_SUFFIXES,
+    LoadError,
+    SkippedFile,
+    file_id,
+    normalise_text,
+    os_reason,
+    shown_path,
+    source_exists,
+)
 from index.loaders.discovery import discover_files
 from index.loaders.docx import load_docx
 from index.loaders.html import load_html
@@ -27,7 +36,17 @@ from index.loaders.pdf import load_pdf
 from index.loaders.text import load_text
 from index.types import Document
 
-__all__ = ["SUPPORTED_SUFFIXES", "LoadError", "SkippedFile", "discover_files", "load_file", "normalise_text"]
+__all__ = [
+    "SUPPORTED_SUFFIXES",
+    "LoadError",
+    "SkippedFile",
+    "discover_files",
+    "file_id",
+    "load_file",
+    "normalise_text",
+    "shown_path",
+    "source_exists",
+]
 
 
 def load_file(path: Path) -> list[Document]:

@@ -82,6 +82,9 @@ def add(
             f"Default: ${EMBEDDER_ENV}, else onnx-int8."
         ),
     ] = None,
+    follow_symlinks: Annotated[
+        bool, typer.Option(help="Follow symbolic links that lead outside the folders given (skipped by default).")
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Add or update files in the index; unchanged files are skipped."""
@@ -106,6 +109,7 @@ def add(
             rebuild=rebuild,
             show_progress=not quiet,
             embedder_kind=embedder,
+            follow_symlinks=follow_symlinks,
         )
     except (IndexStoreError, ModelNotFoundError, ValueError) as error:
         raise _fail(str(error)) from None
