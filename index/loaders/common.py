@@ -27,7 +27,10 @@ MAX_TITLE_CHARS = 120
 # Share of control characters above which decoded bytes are treated as binary, not text.
 _MAX_CONTROL_CHAR_RATIO = 0.05
 _BINARY_SNIFF_CHARS = 65_536
+# Share of ASCII below which text that is not UTF-8 is taken for binary data.
+_MIN_ASCII_SHARE_OF_LEGACY_TEXT = 0.7
 _SURROGATES = re.compile("[\ud800-\udfff]")
+_WORD = re.compile(r"[^\W\d_]{2}")
 
 
 class LoadError(Exception):
@@ -119,7 +122,7 @@ def file_document(
     return Document(
         id=absolute,
         source=absolute,
-        title=title or path.stem,
+        title=title or shown_path(path.stem),
         text=text,
         metadata=metadata,
         page_starts=page_starts or [],
@@ -177,8 +180,10 @@ def decode_text(path: Path, raw: bytes, declared: str | None = None) -> tuple[st
             break
     else:
         text, encoding = _guess_encoding(raw)
-    if _looks_binary(text):
+    if _looks_binary(text) or (encoding not in ("utf-8", declared) and _mostly_not_ascii(text)):
         raise LoadError(path, "binary data, not text")
+    if text.strip() and not _WORD.search(text):
+        raise LoadError(path, "no text (not one word of two letters)")
     return text, str(encoding)
 
 
@@ -200,6 +205,15 @@ def _guess_encoding(raw: bytes) -> tuple[str, str]:
     if best is None:
         return raw.decode("latin-1"), "latin-1"
     return str(best), best.encoding
+
+
+def _mostly_not_ascii(text: str) -> bool:
+    """True for bytes that only a legacy code page could decode and that are mostly not ASCII:
+    random bytes read as cp1252 (17 files of 1 to 7 random bytes were indexed as text). Real
+    Windows-1252 or Latin-1 text is mostly ASCII with a few accented letters."""
+    sample = text[:_BINARY_SNIFF_CHARS]
+    ascii_text = sum(1 for char in sample if " " <= char <= "~" or char in "\t\n\r")
+    return ascii_text < _MIN_ASCII_SHARE_OF_LEGACY_TEXT * len(sample)
 
 
 def _looks_binary(text: str) -> bool:

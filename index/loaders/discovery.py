@@ -72,7 +72,8 @@ class _Walk:
                 continue
             kind = self._kind(entry, visited)
             if kind == "folder":
-                visited.add(entry.resolve())
+                if entry.is_symlink():
+                    visited.add(entry.resolve())
                 stack.append(iter(self._entries(entry)))
             elif kind == "file":
                 yield entry
@@ -111,7 +112,9 @@ class _Walk:
                 )
                 return ""
         if is_dir:
-            if entry.resolve() in visited:
+            # Only a followed link can lead back to a folder already walked (resolving every
+            # folder would cost a system call per level of its path).
+            if is_link and entry.resolve() in visited:
                 self._skip(entry, "symbolic link to a folder already walked (a loop)")
                 return ""
             return "folder"

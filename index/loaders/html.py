@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from index.limits import check_time_budget
 from index.loaders.common import (
     HeadingPath,
     collapse_spaces,
@@ -95,6 +96,7 @@ class _HtmlTextBuilder:
                 self.flush()
                 continue
             child = next(frame, None)
+            check_time_budget()
             if child is None:
                 stack.pop()
             elif isinstance(child, NavigableString):

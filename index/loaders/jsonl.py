@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from index.limits import check_time_budget
 from index.loaders.common import MIME_TYPES, LoadError, file_id, normalise_text, without_surrogates
 from index.types import Document
 
@@ -22,6 +23,7 @@ def load_jsonl(path: Path, raw: bytes, modified: float) -> list[Document]:
     for number, line in enumerate(raw.removeprefix(b"\xef\xbb\xbf").split(b"\n"), start=1):
         if not line.strip():
             continue
+        check_time_budget()
         record = _jsonl_record(path, number, line)
         document = _jsonl_document(path, source, number, record, modified)
         if document.id in first_line_of:

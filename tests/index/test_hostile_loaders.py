@@ -27,14 +27,15 @@ def test_html_with_10000_nested_divs_loads_its_text(tmp_path: Path) -> None:
     assert document.text == "Deep inside lies the answer."
 
 
-def test_html_with_100000_nested_spans_and_50000_unclosed_bold_tags_loads(tmp_path: Path) -> None:
+def test_html_with_nested_spans_and_unclosed_bold_tags_loads(tmp_path: Path) -> None:
+    """The issue's 100,000 spans and 50,000 unclosed <b>s, at a fifth of the size (bench/hostile_inputs.py runs them whole)."""
     spans = tmp_path / "spans.html"
-    spans.write_text("<p>" + "<span>" * 100_000 + "Inside the spans." + "</span>" * 100_000 + "</p>")
+    spans.write_text("<p>" + "<span>" * 20_000 + "Inside the spans." + "</span>" * 20_000 + "</p>")
     bold = tmp_path / "bold.html"
-    bold.write_text("<h1>Bold</h1><p>" + "<b>word " * 50_000)
+    bold.write_text("<h1>Bold</h1><p>" + "<b>word " * 10_000)
     assert load_file(spans)[0].text == "Inside the spans."
     [document] = load_file(bold)
-    assert document.title == "Bold" and document.text.count("word") == 50_000
+    assert document.title == "Bold" and document.text.count("word") == 10_000
 
 
 def test_html_block_elements_still_make_paragraphs_after_the_walk_became_iterative(tmp_path: Path) -> None:
@@ -140,10 +141,17 @@ def test_symlinked_folders_are_followed_once_on_request(tmp_path: Path) -> None:
 
 
 def test_folder_tree_deeper_than_the_recursion_limit_is_walked(tmp_path: Path) -> None:
-    folder = tmp_path
-    for _ in range(1_200):
-        folder = folder / "d"
+    root = tmp_path / "tree"
+    folders = [root]
+    for _ in range(1_050):
+        folders.append(folders[-1] / "d")
+    for folder in folders:
         folder.mkdir()  # one level at a time: Path.mkdir(parents=True) itself recurses
-    (folder / "bottom.txt").write_text("found")
-    files, _, errors = discover_files([tmp_path])
-    assert files == [folder / "bottom.txt"] and errors == []
+    (folders[-1] / "bottom.txt").write_text("found")
+    try:
+        files, _, errors = discover_files([root])
+        assert files == [folders[-1] / "bottom.txt"] and errors == []
+    finally:
+        (folders[-1] / "bottom.txt").unlink()
+        for folder in reversed(folders):  # shutil.rmtree (pytest's clean-up) recurses too deep for this tree
+            folder.rmdir()
