@@ -32,8 +32,10 @@ _PATTERNS = [
         r"(?:previous|prior|above|earlier|preceding|your|system|all|any)\b[^.!?\n]{0,30}"
         r"\b(?:instructions?|rules|prompts?|guidelines|directions|directives)\b"
     ),
-    r"\b(?:ignore|disregard|forget|override)\s+(?:all\s+|any\s+)?(?:the\s+|these\s+)?"
-    r"(?:instructions?|rules|prompts?|guidelines)\s+(?:above|before|given|you were given)\b",
+    (
+        r"\b(?:ignore|disregard|forget|override)\s+(?:all\s+|any\s+)?(?:the\s+|these\s+)?"
+        r"(?:instructions?|rules|prompts?|guidelines)\s+(?:above|before|given|you were given)\b"
+    ),
     # "new instructions:", "the real system prompt", "jailbreak mode"
     r"\b(?:new|updated|real|actual|hidden|secret) (?:instructions?|system prompt)\b",
     r"\bsystem prompt\b",
