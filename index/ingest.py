@@ -37,7 +37,9 @@ from index.types import Chunk, Document
 log = logging.getLogger(__name__)
 
 COMMIT_EVERY_CHUNKS = 64
-"""Chunks embedded per transaction: small enough that a killed run loses seconds of work."""
+"""Chunks embedded per transaction: small enough that a killed run loses seconds of work.
+``$RAG_COMMIT_EVERY_CHUNKS`` changes it (the crash-point test commits every 8 to kill between many commits)."""
+COMMIT_EVERY_ENV = "RAG_COMMIT_EVERY_CHUNKS"
 EMBED_WINDOW = 64
 """Texts handed to the embedder at once: enough for it to sort by length and keep every core busy."""
 
@@ -119,6 +121,7 @@ class Ingestor:
             max_chunks=self.limits.max_chunks_per_document,
         )
         self.show_progress = show_progress
+        self.commit_every = max(1, int(os.environ.get(COMMIT_EVERY_ENV) or COMMIT_EVERY_CHUNKS))
 
     def add(self, paths: Sequence[str | Path], prune: bool = False, follow_symlinks: bool = False) -> AddReport:
         """Add, update or skip every supported file under ``paths``; optionally prune vanished ones.
@@ -141,7 +144,7 @@ class Ingestor:
                 progress.reading(path)
                 for item in self._read_file(path, known, seen_ids, report):
                     progress.add_chunks(len(item.chunks))
-                    if batch.add(item) >= COMMIT_EVERY_CHUNKS:
+                    if batch.add(item) >= self.commit_every:
                         commits.submit(batch.take(), report, progress)
             commits.submit(batch.take(), report, progress)
         if prune:
@@ -274,7 +277,7 @@ class Ingestor:
             for document in documents:
                 item = _PendingDocument(document, self.chunker.split(document), False)
                 progress.add_chunks(len(item.chunks))
-                if batch.add(item) >= COMMIT_EVERY_CHUNKS:
+                if batch.add(item) >= self.commit_every:
                     commits.submit(batch.take(), report, progress)
             commits.submit(batch.take(), report, progress)
         self.store.save()

@@ -20,6 +20,7 @@ imported when the first answer is asked for.
 from __future__ import annotations
 
 import queue
+import re
 import shutil
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -265,11 +266,19 @@ class FileReport:
     document_id: str | None = None
 
     def line(self) -> str:
-        """The file as ``rag add`` reports it."""
-        return f"{self.status:<7} {self.file}" + (f": {self.reason}" if self.reason else "")
+        """The file as ``rag add`` reports it, on one line (a newline in a file name is written ``\\n``)."""
+        return _one_line(f"{self.status:<7} {self.file}" + (f": {self.reason}" if self.reason else ""))
 
     def to_dict(self) -> dict[str, Any]:
         return {"file": self.file, "status": self.status, "reason": self.reason, "document_id": self.document_id}
+
+
+def _one_line(text: str) -> str:
+    """``text`` with control characters (a newline or escape code in a file name) written as escapes."""
+    return _CONTROL_CHARACTERS.sub(lambda match: repr(match.group())[1:-1], text)
+
+
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass
