@@ -20,6 +20,7 @@ imported when the first answer is asked for.
 from __future__ import annotations
 
 import queue
+import re
 import shutil
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -29,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from index.ingest import AddReport, Ingestor
-from index.loaders import SUPPORTED_SUFFIXES, LoadError, discover_files
+from index.loaders import SUPPORTED_SUFFIXES, LoadError, discover_files, file_id
 from index.store import DocumentInfo, IndexStoreError
 from rag.chatlog import ConversationStore, Feedback, FeedbackStore
 from rag.collection import Collection
@@ -266,11 +267,19 @@ class FileReport:
     document_id: str | None = None
 
     def line(self) -> str:
-        """The file as ``rag add`` reports it."""
-        return f"{self.status:<7} {self.file}" + (f": {self.reason}" if self.reason else "")
+        """The file as ``rag add`` reports it, on one line (a newline in a file name is written ``\\n``)."""
+        return _one_line(f"{self.status:<7} {self.file}" + (f": {self.reason}" if self.reason else ""))
 
     def to_dict(self) -> dict[str, Any]:
         return {"file": self.file, "status": self.status, "reason": self.reason, "document_id": self.document_id}
+
+
+def _one_line(text: str) -> str:
+    """``text`` with control characters (a newline or escape code in a file name) written as escapes."""
+    return _CONTROL_CHARACTERS.sub(lambda match: repr(match.group())[1:-1], text)
+
+
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass
@@ -404,7 +413,7 @@ def _add_one(collection: Collection, path: Path, shown_as: str, result: AddResul
         except IndexStoreError as error:
             # Another process (``rag add``) holds the index: say so for this file, go on with the rest.
             report = AddReport(failed=[LoadError(path, str(error).split(": ", 1)[-1])])
-    outcome = _outcome(report, shown_as, str(path.resolve()))
+    outcome = _outcome(report, shown_as, file_id(path))
     _merge(result.report, report)
     result.files.append(outcome)
     return outcome

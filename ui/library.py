@@ -6,6 +6,7 @@ document table, remove list, example questions), computed by ``collection_view``
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -31,6 +32,21 @@ def header_html(collection: Collection, document_count: int) -> str:
         f'<span class="pill-name">{render.escape(collection.name)}</span>'
         f'<span class="pill-count">{document_count} {noun}</span></div></div>'
     )
+
+
+def discard_uploads(files: list[str]) -> None:
+    """Delete Gradio's temporary copies of uploaded files (and their folders, when left empty).
+
+    ``add_uploads`` keeps its own copy in the index's ``uploads/`` folder; Gradio's copies used to
+    stay in its temporary folder for as long as the server ran (issue 10).
+    """
+    for name in files:
+        path = Path(name)
+        path.unlink(missing_ok=True)
+        try:
+            path.parent.rmdir()  # Gradio puts each upload in a folder of its own
+        except OSError:
+            pass  # not empty, or not ours to remove
 
 
 class LibraryHandlers:
@@ -62,11 +78,14 @@ class LibraryHandlers:
         if not files:
             return (gr.skip(),) * 6
         collection = self.manager.get(collection_dir)
-        result = service.add_uploads(
-            collection,
-            files,
-            progress=lambda done, total, name: progress((done, total), desc=f"Adding {name}", unit="files"),
-        )
+        try:
+            result = service.add_uploads(
+                collection,
+                files,
+                progress=lambda done, total, name: progress((done, total), desc=f"Adding {name}", unit="files"),
+            )
+        finally:
+            discard_uploads(files)
         return (summary_html(result), None, *self.collection_view(collection_dir))
 
     def remove(self, document_id: str | None, collection_dir: str) -> tuple[Any, ...]:
