@@ -92,11 +92,22 @@ def add(
             "flat or ivf. Kept in the index; changing it rebuilds the vector index from the stored vectors."
         ),
     ] = None,
+    follow_symlinks: Annotated[
+        bool, typer.Option(help="Follow symbolic links that lead outside the folders given (skipped by default).")
+    ] = False,
+    max_file_mb: Annotated[
+        float | None,
+        typer.Option(help="Refuse files larger than this (default per format: 20 MB text/HTML, 50 DOCX, 100 PDF, 200 JSONL).", min=0.001),
+    ] = None,
+    max_seconds_per_file: Annotated[
+        float | None, typer.Option(help="Give up on a file that takes longer to read and chunk (default 120).", min=0.01)
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Add or update files in the index; unchanged files are skipped."""
     from index.chunking import ChunkerSettings
     from index.ingest import add_to_index  # with the loaders and the chunker: only `add` needs them
+    from index.limits import IngestLimits
 
     index_dir = _index_dir(index)
     if not paths and vector_index is None:
@@ -109,6 +120,7 @@ def add(
         except ValueError as error:
             raise _fail(str(error)) from None
     try:
+        limits = IngestLimits.from_env(max_file_mb=max_file_mb, max_seconds_per_file=max_seconds_per_file)
         report = add_to_index(
             index_dir,
             paths or [],
@@ -119,6 +131,8 @@ def add(
             show_progress=not quiet,
             embedder_kind=embedder,
             vector_index=vector_index,
+            follow_symlinks=follow_symlinks,
+            limits=limits,
         )
     except (IndexStoreError, ModelNotFoundError, ValueError) as error:
         raise _fail(str(error)) from None
