@@ -22,8 +22,9 @@ BASELINES = REPO_ROOT / "evals" / "baselines"
 
 def _run_suite_against_baseline(name: str, out_dir: Path) -> dict[str, dict[str, float]]:
     suite = load_suite(SUITES / f"{name}.toml")
-    if not suite.dataset.is_dir():
-        pytest.skip(f"{suite.dataset} not found: this test needs the ../shared data beside the repository")
+    for folder in (suite.dataset, suite.corpus, *suite.extra_corpora):
+        if folder is not None and not folder.exists():
+            pytest.skip(f"{folder} not found: this test needs the ../shared data beside the repository")
     app = typer.Typer()
     app.command()(eval_command)
     result = CliRunner().invoke(
