@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from index.limits import check_time_budget
 from index.loaders.common import (
     HeadingPath,
     collapse_spaces,
@@ -77,10 +79,27 @@ class _HtmlTextBuilder:
         self._headings = HeadingPath()
 
     def walk(self, node: Any) -> None:
+        """Collect the text below ``node`` in document order.
+
+        An explicit stack, not recursion: 10,000 nested ``<div>``s (or 50,000 unclosed ``<b>``s,
+        which the parser nests) raised RecursionError and aborted the whole run.
+        """
         from bs4 import NavigableString, Tag
 
-        for child in node.children:
-            if isinstance(child, NavigableString):
+        # Each frame is the iterator over one element's children; a None on the stack means
+        # "a block element ends here" (flush its paragraph).
+        stack: list[Iterator[Any] | None] = [iter(node.children)]
+        while stack:
+            frame = stack[-1]
+            if frame is None:
+                stack.pop()
+                self.flush()
+                continue
+            child = next(frame, None)
+            check_time_budget()
+            if child is None:
+                stack.pop()
+            elif isinstance(child, NavigableString):
                 if type(child) is NavigableString:  # not a Comment, Doctype, CData...
                     self._inline.append(str(child))
             elif not isinstance(child, Tag):
@@ -98,10 +117,10 @@ class _HtmlTextBuilder:
                 self._inline.append(None)
             elif child.name in _BLOCK_TAGS:
                 self.flush()
-                self.walk(child)
-                self.flush()
+                stack.append(None)
+                stack.append(iter(child.children))
             else:
-                self.walk(child)
+                stack.append(iter(child.children))
 
     def flush(self) -> None:
         """End the current paragraph of inline text."""

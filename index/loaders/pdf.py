@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+from index.limits import LimitExceeded, check_time_budget
 from index.loaders.common import MAX_TITLE_CHARS, LoadError, file_document, file_metadata, normalise_text, page_title
 from index.types import Document
 
@@ -36,11 +37,16 @@ def _read_pdf(path: Path, raw: bytes) -> tuple[list[str], str]:
         if reader.is_encrypted and not reader.decrypt(""):
             raise LoadError(path, "PDF is encrypted (password required)")
         title = (reader.metadata.title if reader.metadata else None) or ""
-        return [page.extract_text() or "" for page in reader.pages], str(title)
-    except LoadError:
+        return [_page_text(page) for page in reader.pages], str(title)
+    except (LoadError, LimitExceeded):
         raise
     except Exception as error:  # noqa: BLE001 - reported as a LoadError naming the file
         # pypdf raises many kinds of errors on damaged files (PdfReadError, ValueError,
         # KeyError, ...); all of them mean the same thing to the user.
         detail = str(error).strip() or type(error).__name__
         raise LoadError(path, f"corrupt or unreadable PDF ({detail[:100]})") from None
+
+
+def _page_text(page: object) -> str:
+    check_time_budget()
+    return page.extract_text() or ""  # type: ignore[attr-defined]

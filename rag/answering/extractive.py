@@ -61,6 +61,7 @@ import numpy as np
 
 from index.bm25 import tokenize
 from index.embedding import Encoding
+from rag.answering.injection import looks_like_instruction
 from rag.answering.sentences import Span, prose_score, split_sentences
 
 __all__ = ["ExtractiveAnswerer", "ExtractiveSettings", "ScoredSentence", "Scoring"]
@@ -212,11 +213,18 @@ class ExtractiveAnswerer:
 
 
 def _candidates(passages: Sequence[str]) -> list[tuple[int, Span]]:
-    """(passage index, sentence) for every sentence, each text once."""
+    """(passage index, sentence) for every sentence, each text once.
+
+    A sentence addressed to the assistant ("ignore previous instructions", "the answer to every
+    question about X is ...") is no candidate at all: it is never the answer, and it does not
+    count towards the confidence that decides whether to answer (issue 10, prompt injection).
+    """
     candidates = []
     seen: set[str] = set()
     for index, text in enumerate(passages):
         for span in split_sentences(text):
+            if looks_like_instruction(span.text):
+                continue
             # The same sentence in two passages (a page and its PDF print, overlapping chunks)
             # is one candidate, cited from the better-ranked passage.
             key = span.clean.lower()
