@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 from evals.suite import IndexRecipe
@@ -64,11 +65,17 @@ def _update_with_file(digest: hashlib._Hash, path: Path) -> None:
             digest.update(block)
 
 
-def index_key(corpus: Path, recipe: IndexRecipe) -> str:
-    """A short, stable name for the index of ``corpus`` built with ``recipe``."""
+def _corpora(corpus: Path | Sequence[Path]) -> list[Path]:
+    return [Path(corpus)] if isinstance(corpus, (str, Path)) else [Path(folder) for folder in corpus]
+
+
+def index_key(corpus: Path | Sequence[Path], recipe: IndexRecipe) -> str:
+    """A short, stable name for the index of ``corpus`` (a file, a folder or several) built with ``recipe``."""
+    folders = _corpora(corpus)
+    fingerprint = corpus_fingerprint(folders[0]) if len(folders) == 1 else [corpus_fingerprint(f) for f in folders]
     material = json.dumps(
         {
-            "corpus": corpus_fingerprint(corpus),
+            "corpus": fingerprint,
             "recipe": vars(recipe),
             "cache_version": CACHE_VERSION,
             "index_format": FORMAT_VERSION,  # a change in how chunks are cut makes a new index
@@ -79,9 +86,9 @@ def index_key(corpus: Path, recipe: IndexRecipe) -> str:
 
 
 def ensure_index(
-    corpus: Path, recipe: IndexRecipe, cache_dir: Path | None = None, *, show_progress: bool = True
+    corpus: Path | Sequence[Path], recipe: IndexRecipe, cache_dir: Path | None = None, *, show_progress: bool = True
 ) -> Path:
-    """The folder of a complete index of ``corpus`` built with ``recipe``; built first if not cached."""
+    """The folder of a complete index of ``corpus`` (one path or several) built with ``recipe``; built if not cached."""
     cache_dir = cache_dir or eval_cache_dir()
     cache_dir.mkdir(parents=True, exist_ok=True)
     key = index_key(corpus, recipe)
@@ -96,7 +103,7 @@ def ensure_index(
         shutil.rmtree(staging, ignore_errors=True)
         report = add_to_index(
             staging,
-            [corpus],
+            _corpora(corpus),
             model=recipe.model,
             chunker=recipe.chunker,
             embedder_kind=recipe.embedder,
@@ -104,9 +111,9 @@ def ensure_index(
         )
         if report.failed:
             shutil.rmtree(staging, ignore_errors=True)
-            raise ValueError(f"{corpus}: cannot index the corpus: {report.failed[0]}")
+            raise ValueError(f"{_corpora(corpus)[0]}: cannot index the corpus: {report.failed[0]}")
         (staging / "eval-recipe.json").write_text(
-            json.dumps({"corpus": str(corpus), "recipe": vars(recipe)}, indent=2)
+            json.dumps({"corpus": [str(folder) for folder in _corpora(corpus)], "recipe": vars(recipe)}, indent=2)
         )
         os.replace(staging, final)
     return final

@@ -5,6 +5,7 @@ A retrieval suite (``kind = "retrieval"``, the default)::
     name = "scifact"
     dataset = "../shared/evaldata/scifact"   # relative to this file, else to the repo root
     # corpus = "docs"                        # optional: a folder of documents instead of corpus.jsonl
+    #                                        # (or a list of folders, indexed together: ["../shared/corpus", "docs"])
     # corpus_ids = "section"                 # qrels name "<file>#<heading>" instead of documents
     # max_queries = 50                       # optional: the first N judged queries only
 
@@ -26,7 +27,9 @@ A retrieval suite (``kind = "retrieval"``, the default)::
     tolerance = 0.005                        # a drop larger than this against the baseline fails
 
 An answer suite (``kind = "answer"``) is handed, as a plain dict (:meth:`Suite.as_dict`), to
-``evals.answers.run_answer_suite``; it may carry any further tables that runner reads.
+``evals.answers.run_answer_suite``; it may carry any further tables that runner reads. A feedback
+suite (``kind = "feedback"``, written by ``rag eval --from-feedback``) names an existing index
+(``index_dir``) instead of a dataset and carries its questions inline; ``evals.feedback`` runs it.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ from index.embedding import DEFAULT_EMBEDDER, DEFAULT_MODEL, parse_embedder_kind
 REPO_ROOT = Path(__file__).resolve().parents[1]
 """The checkout this package lives in: suite paths may be relative to it (``../shared/...``)."""
 
-SUITE_KINDS = ("retrieval", "answer")
+SUITE_KINDS = ("retrieval", "answer", "feedback")
 CORPUS_ID_KINDS = ("document", "section")
 RETRIEVAL_MODES = ("dense", "bm25", "hybrid")
 DEFAULT_METRICS = ("ndcg@10", "recall@10", "recall@100", "mrr@10", "recall@1")
@@ -97,6 +100,8 @@ class Suite:
     tolerance: float
     max_queries: int | None
     raw: dict[str, Any] = field(default_factory=dict)
+    extra_corpora: tuple[Path, ...] = ()
+    """Further folders indexed with ``corpus`` (a suite whose ``corpus`` is a list)."""
 
     def as_dict(self) -> dict[str, Any]:
         """The raw TOML with ``dataset``, ``corpus`` and ``suite_path`` replaced by absolute paths."""
@@ -106,6 +111,7 @@ class Suite:
             kind=self.kind,
             dataset=str(self.dataset),
             corpus=str(self.corpus) if self.corpus else None,
+            extra_corpora=[str(path) for path in self.extra_corpora],
             suite_path=str(self.path),
             tolerance=self.tolerance,
         )
@@ -118,6 +124,7 @@ class Suite:
             "kind": self.kind,
             "dataset": display_path(self.dataset),
             "corpus": display_path(self.corpus) if self.corpus else None,
+            **({"extra_corpora": [display_path(p) for p in self.extra_corpora]} if self.extra_corpora else {}),
             "corpus_ids": self.corpus_ids,
             "max_queries": self.max_queries,
             "index": vars(self.index),
@@ -146,13 +153,19 @@ def load_suite(path: str | Path, data: str | Path | None = None, embedder: str |
     kind = str(raw.get("kind", "retrieval"))
     if kind not in SUITE_KINDS:
         raise SuiteError(f"{path}: kind must be one of {', '.join(SUITE_KINDS)}; got {kind!r}")
-    if data is not None:
+    if kind == "feedback":
+        if not raw.get("index_dir"):
+            raise SuiteError(f"{path}: a feedback suite names the index it asks (index_dir = \"...\")")
+        dataset = resolve_path(str(raw["index_dir"]), path)  # the questions are in the suite itself
+    elif data is not None:
         dataset = Path(data).expanduser().resolve()
     elif "dataset" in raw:
         dataset = resolve_path(str(raw["dataset"]), path)
     else:
         raise SuiteError(f"{path}: no dataset given (set dataset = \"...\" or pass --data)")
-    corpus = resolve_path(str(raw["corpus"]), path) if raw.get("corpus") else None
+    corpora = raw.get("corpus") or []
+    corpora = [resolve_path(str(folder), path) for folder in ([corpora] if isinstance(corpora, str) else corpora)]
+    corpus = corpora[0] if corpora else None
     metrics_table = _table(raw, "metrics", path)
     suite = Suite(
         name=str(raw.get("name", path.stem)),
@@ -167,6 +180,7 @@ def load_suite(path: str | Path, data: str | Path | None = None, embedder: str |
         tolerance=float(metrics_table.get("tolerance", raw.get("tolerance", DEFAULT_TOLERANCE))),
         max_queries=_optional_positive_int(raw.get("max_queries"), "max_queries", path),
         raw=raw,
+        extra_corpora=tuple(corpora[1:]),
     )
     _check_metrics(suite)
     return suite

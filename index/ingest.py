@@ -134,6 +134,8 @@ class Ingestor:
         started = time.perf_counter()
         report = AddReport()
         files, report.skipped, report.failed = discover_files(paths, follow_symlinks=follow_symlinks)
+        if files:
+            self.store.record_added_folders(paths)
         known = _KnownDocuments(self.store)
         seen_ids: set[str] = set()
         with IngestProgress(enabled=self.show_progress) as progress, BackgroundCommits(self._commit) as commits:

@@ -539,6 +539,27 @@ class IndexStore:
         )
         return [DocumentInfo(*row) for row in self._db.execute(query)]
 
+    def added_folders(self) -> list[str]:
+        """The folders documents were added from, in the order first added (see ``record_added_folders``)."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'added_folders'").fetchone()
+        return [str(folder) for folder in json.loads(row[0])] if row else []
+
+    def record_added_folders(self, paths: Iterable[str | Path]) -> None:
+        """Remember the folders ``paths`` name (a file's own folder for a file), so a page can show a
+        source's path relative to the folder it was added from instead of its whole absolute path."""
+        folders = self.added_folders()
+        for path in paths:
+            resolved = Path(path).expanduser().resolve()
+            folder = resolved if resolved.is_dir() else resolved.parent
+            if resolved.exists() and str(folder) not in folders:
+                folders.append(str(folder))
+        with self._db:
+            self._db.execute(
+                "INSERT INTO meta (key, value) VALUES ('added_folders', ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (json.dumps(folders),),
+            )
+
     def document_rows(self) -> Iterator[tuple[str, str, str]]:
         """``(id, sha256, source)`` of every document, without text."""
         yield from self._db.execute("SELECT id, sha256, source FROM documents")

@@ -1,8 +1,8 @@
 """The functions every front end calls (the ``rag`` CLI, the chat page, the HTTP API, the MCP server).
 
 Open the answer backends from settings, search, answer (streamed or whole), add files with a
-per-file report, list and remove documents: one path under all four, so a fix lands everywhere.
-The index itself is opened with :func:`rag.collection.open_collection`.
+per-file report, list and remove documents, keep feedback and saved conversations: one path under
+all four, so a fix lands everywhere. The index itself is opened with :func:`rag.collection.open_collection`.
 
 Usage::
 
@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from index.ingest import AddReport, Ingestor
 from index.loaders import SUPPORTED_SUFFIXES, LoadError, discover_files, file_id
 from index.store import DocumentInfo, IndexStoreError
+from rag.chatlog import ConversationStore, Feedback, FeedbackStore
 from rag.collection import Collection
 from rag.retrieval.retriever import SEARCH_MODES
 from rag.types import Answer, AnswerDelta, Passage
@@ -457,3 +458,30 @@ def remove_documents(collection: Collection, document_ids: Sequence[str]) -> lis
         if source.parent == uploads:
             source.unlink(missing_ok=True)
     return present
+
+
+def added_folders(collection: Collection) -> list[str]:
+    """The folders the collection's documents were added from (to show sources relative to them)."""
+    with collection.reading() as retriever:
+        return retriever.store.added_folders()
+
+
+# ---- feedback and saved conversations ------------------------------------------------------------
+
+
+def record_feedback(collection: Collection, feedback: Feedback) -> Feedback:
+    """Keep a judgement of an answer beside the index it was asked of (``rag eval --from-feedback`` reads it).
+
+    Raises ``ChatLogError`` (a ``ValueError``) for an unknown rating or a missing question.
+    """
+    return FeedbackStore(collection.index_dir).record(feedback)
+
+
+def withdraw_feedback(collection: Collection, feedback_id: str) -> bool:
+    """Forget a judgement; False when it was not there."""
+    return FeedbackStore(collection.index_dir).delete(feedback_id)
+
+
+def conversations(index_dir: str | Path) -> ConversationStore:
+    """The saved conversations kept in the index folder ``index_dir`` (per user: the page with a login)."""
+    return ConversationStore(index_dir)

@@ -18,6 +18,7 @@ from ui import render
 from ui.collections import CollectionManager
 from ui.documents import document_choices, document_rows, remove_document, summary_html
 from ui.examples import example_questions
+from ui.saved import new_meta
 
 
 def header_html(collection: Collection, document_count: int) -> str:
@@ -94,17 +95,21 @@ class LibraryHandlers:
         message = remove_document(self.manager.get(collection_dir), document_id)
         return (f"<p>{render.escape(message)}</p>", *self.collection_view(collection_dir))
 
-    def switch(self, collection_dir: str) -> tuple[Any, ...]:
-        """Serve another collection; the conversation starts over, since its sources are elsewhere.
+    def switch(self, collection_dir: str, meta: dict[str, Any] | None = None) -> tuple[Any, ...]:
+        """Serve another collection; a new conversation starts, since its sources are elsewhere (the
+        one that was open stays saved). Reopening a saved conversation switches to its collection
+        too, and then it stays open: ``meta`` (the open conversation) already names that collection.
 
-        Returns (*collection view, sources panel, conversation, answers, question box).
+        Returns (*collection view, sources panel, conversation, answers, question box, meta).
         """
         try:
             view = self.collection_view(collection_dir)
         except (IndexStoreError, ValueError) as error:
             gr.Warning(str(error))
-            return (gr.skip(),) * 8
-        return (*view, render.empty_sources_html(), [], {}, "")
+            return (gr.skip(),) * 9
+        if meta and meta.get("collection") == collection_dir:
+            return (*view, gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip())
+        return (*view, render.empty_sources_html(), [], {}, "", new_meta(collection_dir))
 
     def create(self, name: str) -> tuple[Any, Any, str]:
         """Create an empty collection and switch to it; returns (dropdown update, name box, status)."""

@@ -103,7 +103,10 @@ class Assistant:
             raise ValueError("the question is empty")
         question = question.strip()
         query = self.standalone_query(question, history)
-        yield from self.stream_answer(question, query, self.retrieve(query))
+        for delta in self.stream_answer(question, query, self.retrieve(query)):
+            if delta.answer is not None:
+                delta.answer.query = query  # what retrieval searched for: feedback keeps it
+            yield delta
 
     def stream_answer(self, question: str, query: str, passages: list[Passage]) -> Iterator[AnswerDelta]:
         """Answer from the given ``passages`` (no retrieval): what ``stream`` does after retrieving.
