@@ -5,6 +5,7 @@ A retrieval suite (``kind = "retrieval"``, the default)::
     name = "scifact"
     dataset = "../shared/evaldata/scifact"   # relative to this file, else to the repo root
     # corpus = "docs"                        # optional: a folder of documents instead of corpus.jsonl
+    #                                        # (or a list of folders, indexed together: ["../shared/corpus", "docs"])
     # corpus_ids = "section"                 # qrels name "<file>#<heading>" instead of documents
     # max_queries = 50                       # optional: the first N judged queries only
 
@@ -102,6 +103,8 @@ class Suite:
     tolerance: float
     max_queries: int | None
     raw: dict[str, Any] = field(default_factory=dict)
+    extra_corpora: tuple[Path, ...] = ()
+    """Further folders indexed with ``corpus`` (a suite whose ``corpus`` is a list)."""
 
     def as_dict(self) -> dict[str, Any]:
         """The raw TOML with ``dataset``, ``corpus`` and ``suite_path`` replaced by absolute paths."""
@@ -111,6 +114,7 @@ class Suite:
             kind=self.kind,
             dataset=str(self.dataset),
             corpus=str(self.corpus) if self.corpus else None,
+            extra_corpora=[str(path) for path in self.extra_corpora],
             suite_path=str(self.path),
             tolerance=self.tolerance,
         )
@@ -123,6 +127,7 @@ class Suite:
             "kind": self.kind,
             "dataset": display_path(self.dataset),
             "corpus": display_path(self.corpus) if self.corpus else None,
+            **({"extra_corpora": [display_path(p) for p in self.extra_corpora]} if self.extra_corpora else {}),
             "corpus_ids": self.corpus_ids,
             "max_queries": self.max_queries,
             "index": vars(self.index),
@@ -164,7 +169,9 @@ def load_suite(
         dataset = resolve_path(str(raw["dataset"]), path)
     else:
         raise SuiteError(f"{path}: no dataset given (set dataset = \"...\" or pass --data)")
-    corpus = resolve_path(str(raw["corpus"]), path) if raw.get("corpus") else None
+    corpora = raw.get("corpus") or []
+    corpora = [resolve_path(str(folder), path) for folder in ([corpora] if isinstance(corpora, str) else corpora)]
+    corpus = corpora[0] if corpora else None
     metrics_table = _table(raw, "metrics", path)
     suite = Suite(
         name=str(raw.get("name", path.stem)),
@@ -186,6 +193,7 @@ def load_suite(
         tolerance=float(metrics_table.get("tolerance", raw.get("tolerance", DEFAULT_TOLERANCE))),
         max_queries=_optional_positive_int(raw.get("max_queries"), "max_queries", path),
         raw=raw,
+        extra_corpora=tuple(corpora[1:]),
     )
     _check_metrics(suite)
     return suite
