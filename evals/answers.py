@@ -191,6 +191,10 @@ def run_answer_suite(suite: dict[str, Any], retriever: Any, out_dir: Path) -> di
     from rag.answering.assistant import Assistant
     from rag.llm import load_llm_settings, make_chat_model
 
+    if "judged" in suite:  # hand-written questions with their own judgements (evals.judged_answers)
+        from evals.judged_answers import run_judged_suite
+
+        return run_judged_suite(suite, retriever, out_dir)
     settings = AnswerSuiteSettings.from_suite(suite)
     llm = make_chat_model(load_llm_settings(settings.llm))
     assistant = Assistant(retriever, llm, k=settings.k, mode=settings.mode)

@@ -18,12 +18,14 @@ import hashlib
 import json
 import os
 import shutil
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from evals.suite import IndexRecipe
 from index.ingest import add_to_index
 from index.loaders import discover_files
-from index.store import FORMAT_VERSION, MANIFEST_NAME
+from index.store import FORMAT_VERSION, MANIFEST_NAME, IndexStore
 
 CACHE_ENV = "RAG_EVAL_CACHE"
 CACHE_VERSION = 1
@@ -64,12 +66,23 @@ def _update_with_file(digest: hashlib._Hash, path: Path) -> None:
             digest.update(block)
 
 
-def index_key(corpus: Path, recipe: IndexRecipe) -> str:
-    """A short, stable name for the index of ``corpus`` built with ``recipe``."""
+def _corpora(corpus: Path | Sequence[Path]) -> list[Path]:
+    return [Path(corpus)] if isinstance(corpus, (str, Path)) else [Path(folder) for folder in corpus]
+
+
+def index_key(corpus: Path | Sequence[Path], recipe: IndexRecipe) -> str:
+    """A short, stable name for the index of ``corpus`` (a file, a folder or several) built with ``recipe``.
+
+    The default ``vector_index`` (auto) is left out of the key, so caches made before the setting
+    existed keep their names.
+    """
+    folders = _corpora(corpus)
+    fingerprint = corpus_fingerprint(folders[0]) if len(folders) == 1 else [corpus_fingerprint(f) for f in folders]
+    settings = {name: value for name, value in vars(recipe).items() if (name, value) != ("vector_index", "auto")}
     material = json.dumps(
         {
-            "corpus": corpus_fingerprint(corpus),
-            "recipe": vars(recipe),
+            "corpus": fingerprint,
+            "recipe": settings,
             "cache_version": CACHE_VERSION,
             "index_format": FORMAT_VERSION,  # a change in how chunks are cut makes a new index
         },
@@ -79,24 +92,37 @@ def index_key(corpus: Path, recipe: IndexRecipe) -> str:
 
 
 def ensure_index(
-    corpus: Path, recipe: IndexRecipe, cache_dir: Path | None = None, *, show_progress: bool = True
+    corpus: Path | Sequence[Path], recipe: IndexRecipe, cache_dir: Path | None = None, *, show_progress: bool = True
 ) -> Path:
-    """The folder of a complete index of ``corpus`` built with ``recipe``; built first if not cached."""
+    """The folder of a complete index of ``corpus`` (one path or several) built with ``recipe``; built if not cached."""
     cache_dir = cache_dir or eval_cache_dir()
     cache_dir.mkdir(parents=True, exist_ok=True)
     key = index_key(corpus, recipe)
     final = cache_dir / key
     if (final / MANIFEST_NAME).is_file():
         return final
+    embedded = None
+    if recipe.vector_index != "auto":  # the same embedded index, with another vector index: nothing re-embedded
+        embedded = ensure_index(corpus, replace(recipe, vector_index="auto"), cache_dir, show_progress=show_progress)
     with open(cache_dir / f".{key}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # wait for another run building the same index
         if (final / MANIFEST_NAME).is_file():
             return final
         staging = cache_dir / f".{key}.building"
         shutil.rmtree(staging, ignore_errors=True)
+        if embedded is not None:
+            shutil.copytree(embedded, staging, ignore=shutil.ignore_patterns(".lock"))
+            store = IndexStore.open(staging)
+            with store.writer_lock():
+                store.set_vector_index(recipe.vector_index)
+            store.close()
+            corpora = [str(folder) for folder in _corpora(corpus)]
+            (staging / "eval-recipe.json").write_text(json.dumps({"corpus": corpora, "recipe": vars(recipe)}, indent=2))
+            os.replace(staging, final)
+            return final
         report = add_to_index(
             staging,
-            [corpus],
+            _corpora(corpus),
             model=recipe.model,
             chunker=recipe.chunker,
             embedder_kind=recipe.embedder,
@@ -104,9 +130,9 @@ def ensure_index(
         )
         if report.failed:
             shutil.rmtree(staging, ignore_errors=True)
-            raise ValueError(f"{corpus}: cannot index the corpus: {report.failed[0]}")
+            raise ValueError(f"{_corpora(corpus)[0]}: cannot index the corpus: {report.failed[0]}")
         (staging / "eval-recipe.json").write_text(
-            json.dumps({"corpus": str(corpus), "recipe": vars(recipe)}, indent=2)
+            json.dumps({"corpus": [str(folder) for folder in _corpora(corpus)], "recipe": vars(recipe)}, indent=2)
         )
         os.replace(staging, final)
     return final

@@ -71,10 +71,21 @@ def _header(metric: str) -> str:
     return {"latency_p50_ms": "p50 ms", "latency_p95_ms": "p95 ms"}.get(metric, metric)
 
 
+TRANSPOSE_ABOVE = 8
+"""More metrics than this (a judged answer suite has 15) are printed one a row, runs as columns."""
+
+
 def metrics_table(report: SuiteReport) -> Table:
-    """A rich table: one row per run, one column per metric."""
+    """A rich table: one row per run, one column per metric (transposed when there are many metrics)."""
     table = Table(title=f"{report.suite}: {report.query_count} queries", title_justify="left")
     columns = metric_names(report)
+    if len(columns) > TRANSPOSE_ABOVE:
+        table.add_column("metric")
+        for run in report.runs:
+            table.add_column(run.name, justify="right", no_wrap=True)
+        for metric in columns:
+            table.add_row(metric, *(_format(metric, run.metrics.get(metric)) for run in report.runs))
+        return table
     table.add_column("run")
     for metric in columns:
         table.add_column(_header(metric), justify="right", no_wrap=True)

@@ -74,10 +74,11 @@ def run_suite(suite: Suite, out_dir: Path, *, show_progress: bool = True, cache_
     if suite.kind == "feedback":
         return _run_feedback_suite(suite, out_dir)
     dataset = load_dataset(suite.dataset, corpus=suite.corpus, max_queries=suite.max_queries)
-    index_dir = ensure_index(dataset.corpus, suite.index, cache_dir, show_progress=show_progress)
+    corpus = [dataset.corpus, *suite.extra_corpora] if suite.extra_corpora else dataset.corpus
+    index_dir = ensure_index(corpus, suite.index, cache_dir, show_progress=show_progress)
     retriever = Retriever.open(index_dir, reranker=_reranker(suite))
     if suite.kind == "answer":
-        runs = [_run_answer_suite(suite, retriever, out_dir)]
+        runs = _run_answer_suite(suite, retriever, out_dir)
     else:
         corpus_id = corpus_id_function(dataset, suite.corpus_ids)
         # With a reranker each mode runs twice, without and with it: a reranker can also hurt.
@@ -106,13 +107,19 @@ def _reranker(suite: Suite) -> CrossEncoderReranker | None:
     return CrossEncoderReranker(settings.reranker, depth=settings.rerank_depth)
 
 
-def _run_answer_suite(suite: Suite, retriever: Retriever, out_dir: Path) -> RunResult:
+def _run_answer_suite(suite: Suite, retriever: Retriever, out_dir: Path) -> list[RunResult]:
     # Imported here: the answer chain is another engineer's module and pulls in heavier dependencies.
     answers = importlib.import_module("evals.answers")
     result = dict(answers.run_answer_suite(suite.as_dict(), retriever, out_dir))
     per_query = result.pop("per_query", {})
+    # A judged suite also reports each split of its questions (dev, heldout) as a run of its own.
+    splits = result.pop("splits", {})
     metrics = {name: float(value) for name, value in result.items()}
-    return RunResult(name="answer", metrics=metrics, per_query=per_query)
+    runs = [RunResult(name="answer", metrics=metrics, per_query=per_query)]
+    for split, split_metrics in splits.items():
+        kept = {qid: outcome for qid, outcome in per_query.items() if outcome.get("split") == split}
+        runs.append(RunResult(name=split, metrics={k: float(v) for k, v in split_metrics.items()}, per_query=kept))
+    return runs
 
 
 def _run_feedback_suite(suite: Suite, out_dir: Path) -> SuiteReport:

@@ -5,12 +5,14 @@ A retrieval suite (``kind = "retrieval"``, the default)::
     name = "scifact"
     dataset = "../shared/evaldata/scifact"   # relative to this file, else to the repo root
     # corpus = "docs"                        # optional: a folder of documents instead of corpus.jsonl
+    #                                        # (or a list of folders, indexed together: ["../shared/corpus", "docs"])
     # corpus_ids = "section"                 # qrels name "<file>#<heading>" instead of documents
     # max_queries = 50                       # optional: the first N judged queries only
 
     [index]                                  # how the evaluation index is built (cached by content)
     model = "all-MiniLM-L6-v2"
     # embedder = "torch"                     # optional: onnx-int8 (default), onnx-fp32 or torch
+    # vector_index = "ivf"                   # optional: auto (default), flat or ivf (approximate)
     chunk_tokens = 200
     overlap_tokens = 32
 
@@ -42,6 +44,7 @@ from typing import Any
 
 from index.chunking import ChunkerSettings
 from index.embedding import DEFAULT_EMBEDDER, DEFAULT_MODEL, parse_embedder_kind
+from index.vectors import check_setting as check_vector_index_setting
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 """The checkout this package lives in: suite paths may be relative to it (``../shared/...``)."""
@@ -66,6 +69,7 @@ class IndexRecipe:
     chunk_tokens: int = ChunkerSettings().chunk_tokens
     overlap_tokens: int = ChunkerSettings().overlap_tokens
     embedder: str = DEFAULT_EMBEDDER
+    vector_index: str = "auto"
 
     @property
     def chunker(self) -> ChunkerSettings:
@@ -99,6 +103,8 @@ class Suite:
     tolerance: float
     max_queries: int | None
     raw: dict[str, Any] = field(default_factory=dict)
+    extra_corpora: tuple[Path, ...] = ()
+    """Further folders indexed with ``corpus`` (a suite whose ``corpus`` is a list)."""
 
     def as_dict(self) -> dict[str, Any]:
         """The raw TOML with ``dataset``, ``corpus`` and ``suite_path`` replaced by absolute paths."""
@@ -108,6 +114,7 @@ class Suite:
             kind=self.kind,
             dataset=str(self.dataset),
             corpus=str(self.corpus) if self.corpus else None,
+            extra_corpora=[str(path) for path in self.extra_corpora],
             suite_path=str(self.path),
             tolerance=self.tolerance,
         )
@@ -120,6 +127,7 @@ class Suite:
             "kind": self.kind,
             "dataset": display_path(self.dataset),
             "corpus": display_path(self.corpus) if self.corpus else None,
+            **({"extra_corpora": [display_path(p) for p in self.extra_corpora]} if self.extra_corpora else {}),
             "corpus_ids": self.corpus_ids,
             "max_queries": self.max_queries,
             "index": vars(self.index),
@@ -133,8 +141,11 @@ class Suite:
         }
 
 
-def load_suite(path: str | Path, data: str | Path | None = None, embedder: str | None = None) -> Suite:
-    """Read and check a suite file; ``data`` replaces the dataset folder it names, ``embedder`` its [index] embedder.
+def load_suite(
+    path: str | Path, data: str | Path | None = None, embedder: str | None = None, vector_index: str | None = None
+) -> Suite:
+    """Read and check a suite file; ``data`` replaces the dataset folder it names, ``embedder`` and
+    ``vector_index`` its [index] settings of those names.
 
     Raises :class:`SuiteError` with a one-line reason.
     """
@@ -158,7 +169,9 @@ def load_suite(path: str | Path, data: str | Path | None = None, embedder: str |
         dataset = resolve_path(str(raw["dataset"]), path)
     else:
         raise SuiteError(f"{path}: no dataset given (set dataset = \"...\" or pass --data)")
-    corpus = resolve_path(str(raw["corpus"]), path) if raw.get("corpus") else None
+    corpora = raw.get("corpus") or []
+    corpora = [resolve_path(str(folder), path) for folder in ([corpora] if isinstance(corpora, str) else corpora)]
+    corpus = corpora[0] if corpora else None
     metrics_table = _table(raw, "metrics", path)
     suite = Suite(
         name=str(raw.get("name", path.stem)),
@@ -167,12 +180,20 @@ def load_suite(path: str | Path, data: str | Path | None = None, embedder: str |
         dataset=dataset,
         corpus=corpus,
         corpus_ids=str(raw.get("corpus_ids", "document")),
-        index=_index_recipe({**_table(raw, "index", path), **({"embedder": embedder} if embedder else {})}, path),
+        index=_index_recipe(
+            {
+                **_table(raw, "index", path),
+                **({"embedder": embedder} if embedder else {}),
+                **({"vector_index": vector_index} if vector_index else {}),
+            },
+            path,
+        ),
         retrieval=_retrieval_settings(_table(raw, "retrieval", path), path),
         metrics=tuple(metrics_table.get("names", DEFAULT_METRICS)),
         tolerance=float(metrics_table.get("tolerance", raw.get("tolerance", DEFAULT_TOLERANCE))),
         max_queries=_optional_positive_int(raw.get("max_queries"), "max_queries", path),
         raw=raw,
+        extra_corpora=tuple(corpora[1:]),
     )
     _check_metrics(suite)
     return suite
@@ -211,10 +232,12 @@ def _index_recipe(table: dict[str, Any], path: Path) -> IndexRecipe:
         chunk_tokens=int(table.get("chunk_tokens", defaults.chunk_tokens)),
         overlap_tokens=int(table.get("overlap_tokens", defaults.overlap_tokens)),
         embedder=str(table.get("embedder", defaults.embedder)),
+        vector_index=str(table.get("vector_index", defaults.vector_index)),
     )
     try:
         recipe.chunker  # noqa: B018 -- validates the chunk sizes now, with the suite's name in the message
         parse_embedder_kind(recipe.embedder)
+        check_vector_index_setting(recipe.vector_index)
     except ValueError as error:
         raise SuiteError(f"{path}: [index] {error}") from None
     return recipe
