@@ -494,6 +494,14 @@ def _check_same_settings(
         )
 
 
+def _carry_over(old_dir: Path, new_dir: Path) -> None:
+    """Move what others keep in an index folder (uploaded files, the chat page's conversations and
+    feedback) into its rebuilt copy: everything the new index did not make itself."""
+    for entry in old_dir.iterdir():
+        if not (new_dir / entry.name).exists():
+            os.replace(entry, new_dir / entry.name)
+
+
 def _rebuild(
     index_dir: Path,
     paths: Sequence[str | Path],
@@ -517,8 +525,10 @@ def _rebuild(
         # The summary counts the re-embedded documents' chunks too (it used to say "0 chunks embedded").
         report.chunks_embedded += re_embedded.chunks_embedded
         report.seconds += re_embedded.seconds
+        new_store.record_added_folders(old_store.added_folders())
         old_store.close()
         new_store.close()
+        _carry_over(index_dir, staging)
         retired = index_dir.with_name(f".{index_dir.name}.old")
         shutil.rmtree(retired, ignore_errors=True)
         os.replace(index_dir, retired)
