@@ -288,6 +288,22 @@ class Bm25Index:
         mask[positions[row_ids[positions] == allowed[inside]]] = True
         return mask
 
+    def document_frequencies(self, terms: Sequence[str]) -> tuple[int, list[int]]:
+        """How many documents there are, and in how many of them each of ``terms`` (stems) occurs.
+
+        >>> index = Bm25Index()
+        >>> index.add([1, 2], ["red apples", "green apples"])
+        >>> index.document_frequencies(tokenize("apple red blue"))
+        (2, [2, 1, 0])
+        """
+        built = self._build()
+        with self._lock:
+            term_ids = [self._vocabulary.get(term) for term in terms]
+        return len(built.row_ids), [
+            0 if term_id is None or term_id + 1 >= len(built.indptr) else int(built.indptr[term_id + 1] - built.indptr[term_id])
+            for term_id in term_ids
+        ]
+
     def _build(self) -> _Built:
         """The scoring structure for the current documents, rebuilt if anything changed."""
         with self._lock:

@@ -12,7 +12,7 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +30,7 @@ from index.store import (
     IndexStore,
     SettingsMismatchError,
 )
+from index.structure import classify_blocks
 from index.types import Chunk, Document
 
 COMMIT_EVERY_CHUNKS = 64
@@ -360,14 +361,14 @@ def _rebuild(
     show_progress: bool,
 ) -> AddReport:
     """Build a fresh index beside the old one from its stored documents, then swap the folders."""
-    old_store = IndexStore.open(index_dir)
+    old_store = IndexStore.open(index_dir, for_rebuild=True)
     staging = index_dir.with_name(f".{index_dir.name}.rebuild")
     shutil.rmtree(staging, ignore_errors=True)
     new_store = IndexStore.create(staging, settings)
     with old_store.writer_lock():
         stored = (old_store.get_document(info.id) for info in old_store.documents())
         ingestor = Ingestor(new_store, embedder, show_progress)
-        re_embedded = ingestor.add_documents(d for d in stored if d is not None)
+        re_embedded = ingestor.add_documents(_reread(d for d in stored if d is not None))
         report = ingestor.add(paths, prune=prune)
         # The summary counts the re-embedded documents' chunks too (it used to say "0 chunks embedded").
         report.chunks_embedded += re_embedded.chunks_embedded
@@ -380,3 +381,28 @@ def _rebuild(
         os.replace(staging, index_dir)
         shutil.rmtree(retired, ignore_errors=True)
     return report
+
+
+def _reread(documents: Iterable[Document]) -> Iterator[Document]:
+    """Stored documents for a rebuild, each read again from its file when that file is still there.
+
+    Why: a rebuild also brings what newer loaders do (block structure, PDF furniture removed) to
+    documents that were added by an older version; a document whose file is gone keeps its stored
+    text, classified from that text.
+    """
+    reread: dict[str, dict[str, Document]] = {}
+    for document in documents:
+        source = Path(document.source)
+        if document.source not in reread:
+            try:
+                loaded = load_file(source) if source.is_file() else []
+            except LoadError:
+                loaded = []
+            reread[document.source] = {d.id: d for d in loaded}
+        fresh = reread[document.source].get(document.id)
+        if fresh is not None:
+            yield fresh
+        else:
+            if not document.blocks and document.metadata.get("format") != "jsonl":
+                document.blocks = classify_blocks(document.text)
+            yield document

@@ -61,12 +61,29 @@ import numpy as np
 
 from index.bm25 import tokenize
 from index.embedding import Encoding
+from index.structure import QUOTABLE_KINDS
 from rag.answering.sentences import Span, prose_score, split_sentences
+from rag.types import Passage
 
 __all__ = ["ExtractiveAnswerer", "ExtractiveSettings", "ScoredSentence", "Scoring"]
 
 Encode = Callable[[list[str]], list[Encoding]]
+DocumentFrequencies = Callable[[Sequence[str]], tuple[int, list[int]]]
+"""Stems -> (number of chunks, chunks holding each stem): ``IndexStore.term_document_frequencies``."""
 
+FIRST_DOCUMENTED_RATIO = 0.7
+"""How close to the best an earlier sentence naming the same API must score to be preferred."""
+_CODE_NAME = re.compile(r"`([^`\n]+)`|\b([A-Za-z_][\w.]*)\(\)")
+INTERRUPTED_FACTOR = 0.85
+DEPENDENT_FACTOR = 0.9
+"""Score factor of a sentence that leans on the one before ("Of course, ...", "In that case, ...")."""
+_DEPENDENT_OPENER = re.compile(
+    r"^(?:of course|as you can see|in that case|in this case|in other words|however|otherwise|similarly|also|"
+    r"then|thus|so|here|that|this|these|those|it|they|such)\b",
+    re.IGNORECASE,
+)
+"""Score factor of a sentence a code block interrupts ("..., so that" code "will print 5.")."""
+_FINISHED = re.compile(r"[.!?:;][\"'”’)\]]*$")
 CONTEXT_TERM_WEIGHT = 0.3
 """Weight of a term carried over from earlier turns, relative to a term of the question itself."""
 # Words that make a sentence a question, not what it is about: they would match any sentence.
@@ -74,6 +91,10 @@ _QUESTION_WORDS = (
     "what which who whom whose when where why how much many do does did can could would should shall may might i me my"
 )
 _QUESTION_STEMS = frozenset(tokenize(_QUESTION_WORDS))
+# Light words of a question that name nothing the documents must contain ("what is it *made* of").
+_LIGHT_STEMS = frozenset(tokenize("again another made make look way use get thing kind example tell also"))
+COVERAGE_PREFIX = 4
+"""Stems sharing this many first letters count as the same word for coverage."""
 # Word pieces that carry no topic: question words and the commonest function words.
 _UNINFORMATIVE_PIECES = frozenset(
     (
@@ -123,10 +144,15 @@ class Scoring:
     """
 
     sentences: list[ScoredSentence]
+    coverage: float = 1.0
+    positions: list[tuple[str, int]] | None = None
+    """Each passage's (document id, start offset in the document), when the passages were Passages."""
+    question_stems: frozenset[str] = frozenset()
+    """The idf-weighted share of the question's own content stems that occur in the passages at all."""
 
     @property
     def confidence(self) -> float:
-        return max((s.relevance for s in self.sentences), default=0.0)
+        return max((s.relevance for s in self.sentences), default=0.0) * self.coverage
 
 
 class ExtractiveAnswerer:
@@ -142,13 +168,32 @@ class ExtractiveAnswerer:
         print(" ".join(f"{s.span.clean} [{s.passage_index + 1}]" for s in chosen))
     """
 
-    def __init__(self, encode: Encode, settings: ExtractiveSettings | None = None) -> None:
+    def __init__(
+        self,
+        encode: Encode,
+        settings: ExtractiveSettings | None = None,
+        document_frequencies: DocumentFrequencies | None = None,
+    ) -> None:
         self.encode = encode
         self.settings = settings or ExtractiveSettings()
+        # Corpus statistics (IndexStore.term_document_frequencies): the stem match, and so abstention,
+        # then weighs a question's words by how rare they are in the collection, not among the few
+        # sentences one retrieval happened to return (which moved with chunk boundaries).
+        self.document_frequencies = document_frequencies
 
-    def score(self, question: str, passages: Sequence[str], context: str = "") -> Scoring:
-        """Every sentence of ``passages`` (texts, best-ranked first) with its score, best first.
+    def score(
+        self,
+        question: str,
+        passages: Sequence[str | Passage],
+        context: str = "",
+        passage_factors: Sequence[float] | None = None,
+    ) -> Scoring:
+        """Every sentence of ``passages`` (texts or Passages, best-ranked first) with its score, best first.
 
+        Of a Passage whose chunk knows its blocks (:mod:`index.structure`), only sentences of prose and list
+        blocks are candidates: a heading, a code line, a reference list or page furniture never answers.
+
+        ``passage_factors`` (one a passage) scale its sentences' scores, not the confidence.
         ``context`` holds terms carried over from the conversation (see :mod:`rag.answering.conversation`): they
         count for the cosine and, at ``CONTEXT_TERM_WEIGHT``, for the word matches, because the
         follow-up's own words say what is asked ("how much will it *cost*").
@@ -156,7 +201,9 @@ class ExtractiveAnswerer:
         candidates = _candidates(passages)
         if not candidates:
             return Scoring([])
-        texts = [span.clean for _, span in candidates]
+        passages_in = passages
+        passages = [_text_of(p) for p in passages]
+        texts = [span.clean for _, span, _ in candidates]
         asked = [question, f"{question} {context}"] if context else [question]
         encodings = self.encode(asked + texts)
         sentences = encodings[len(asked) :]
@@ -166,29 +213,66 @@ class ExtractiveAnswerer:
             cosines = np.array([e.vector for e in sentences]) @ (blend / max(float(np.linalg.norm(blend)), 1e-9))
         else:
             cosines = np.array([e.vector for e in sentences]) @ encodings[0].vector
-        sentence_stems = [set(tokenize(span.text)) for _, span in candidates]
-        lexical = _stem_match(question, context, sentence_stems)
+        sentence_stems = [set(tokenize(span.text)) for _, span, _ in candidates]
+        lexical = _stem_match(question, context, sentence_stems, self.document_frequencies)
         token_match, passage_match = _token_match(
             encodings[0], encodings[1] if context else None, candidates, sentences
         )
         settings = self.settings
         question_stems = set(tokenize(question))
+        content_stems = question_stems - _QUESTION_STEMS
         scored = []
-        for number, (index, span) in enumerate(candidates):
+        for number, (index, span, factor) in enumerate(candidates):
             cosine = float(cosines[number])
             relevance = (lexical[number] + cosine) / 2
             prose = prose_score(span.text)
             prose_factor = 1.0 if prose >= settings.min_prose else prose
-            novelty = 1.0 if len(sentence_stems[number] - question_stems) >= 2 else settings.restatement_factor
+            new_stems = len(sentence_stems[number] - question_stems)
+            # "The pass statement does nothing." adds one word to "What does the pass statement do?" and answers it.
+            restates = new_stems < 2 and not (new_stems == 1 and content_stems <= sentence_stems[number])
+            novelty = settings.restatement_factor if restates else 1.0
             match = (
                 token_match[number] + settings.passage_weight * passage_match[index] + settings.cosine_weight * cosine
             )
-            score = prose_factor * novelty * match
+            if passage_factors is not None:
+                factor *= passage_factors[index]
+            score = factor * prose_factor * novelty * match
             scored.append(ScoredSentence(index, span, score, relevance, lexical[number], cosine, token_match[number]))
         scored.sort(key=lambda s: s.score, reverse=True)
-        return Scoring(scored)
+        positions = None
+        if all(not isinstance(p, str) for p in passages_in):
+            positions = [(p.document_id, p.chunk.start) for p in passages_in]
+        return Scoring(scored, self._coverage(question, passages_in), positions, frozenset(question_stems))
 
-    def answer_sentences(self, question: str, passages: Sequence[str], context: str = "") -> list[ScoredSentence]:
+    def _coverage(self, question: str, passages: Sequence[str | Passage]) -> float:
+        """How much of what the question names occurs anywhere in the passages (text, heading, title).
+
+        A question on the documents' subject about something they never mention ("What did Elon Musk
+        say about the talks?") finds sentences about the subject, but not its own rarest words: the
+        share of its content stems, weighted by collection idf, found in no passage lowers the
+        confidence. Stems match on their first ``COVERAGE_PREFIX`` letters too ("react" and "reaction").
+        Without collection statistics (texts only) coverage is 1.
+        """
+        if self.document_frequencies is None:
+            return 1.0
+        own = [t for t in dict.fromkeys(tokenize(question)) if t not in _QUESTION_STEMS and t not in _LIGHT_STEMS]
+        if not own:
+            return 1.0
+        found: set[str] = set()
+        for passage in passages:
+            extra = "" if isinstance(passage, str) else f"{passage.chunk.heading} {passage.title}"
+            found.update(tokenize(f"{extra} {_text_of(passage)}"))
+        prefixes = {stem[:COVERAGE_PREFIX] for stem in found if len(stem) >= COVERAGE_PREFIX}
+        count, frequencies = self.document_frequencies(own)
+        weights = [math.log(1 + (count - df + 0.5) / (df + 0.5)) for df in frequencies]
+        present = sum(
+            w for t, w in zip(own, weights) if t in found or (len(t) >= COVERAGE_PREFIX and t[:COVERAGE_PREFIX] in prefixes)
+        )
+        return present / (sum(weights) or 1.0)
+
+    def answer_sentences(
+        self, question: str, passages: Sequence[str | Passage], context: str = ""
+    ) -> list[ScoredSentence]:
         """The sentences that make the answer, in reading order; empty when the passages are too weak."""
         return self.choose(self.score(question, passages, context))
 
@@ -197,9 +281,11 @@ class ExtractiveAnswerer:
         scored = scoring.sentences
         if not scored or scoring.confidence < self.settings.abstain_below:
             return []
-        best = scored[0]
+        best = _first_documented(scoring)
         chosen = [best]
-        for candidate in scored[1:]:
+        for candidate in scored:
+            if candidate is best:
+                continue
             if len(chosen) == self.settings.max_sentences:
                 break
             if candidate.passage_index != best.passage_index:
@@ -211,26 +297,114 @@ class ExtractiveAnswerer:
         return sorted(chosen, key=lambda s: (s.passage_index, s.span.start))
 
 
-def _candidates(passages: Sequence[str]) -> list[tuple[int, Span]]:
-    """(passage index, sentence) for every sentence, each text once."""
+def _api_names(sentence: str, question_stems: frozenset[str]) -> set[str]:
+    """The stems of the question that a code name in ``sentence`` carries (`eventEmitter.once()` -> once)."""
+    names = set()
+    for match in _CODE_NAME.finditer(sentence):
+        code = match.group(1) or match.group(2)
+        names.update(stem for stem in tokenize(re.sub(r"([a-z])([A-Z])", r"\1 \2", code)) if stem in question_stems)
+    return names
+
+
+def _first_documented(scoring: Scoring) -> ScoredSentence:
+    """The best sentence, or an earlier one of the same document naming the same API, when it scores nearly as well.
+
+    Reference documentation describes an API first where it introduces it (``emitter.once()``) and
+    again in variants further down (``NodeEventTarget.once``); when the best sentence names an API that
+    matches a question word, a sentence earlier in the same document naming it too, scoring at least
+    ``FIRST_DOCUMENTED_RATIO`` of the best, is preferred.
+    """
+    best = scoring.sentences[0]
+    if scoring.positions is None:
+        return best
+    names = _api_names(best.span.text, scoring.question_stems)
+    if not names:
+        return best
+    document, offset = scoring.positions[best.passage_index]
+    best_at = offset + best.span.start
+    earlier = [
+        candidate
+        for candidate in scoring.sentences[1:]
+        if candidate.score >= FIRST_DOCUMENTED_RATIO * best.score
+        and scoring.positions[candidate.passage_index][0] == document
+        and scoring.positions[candidate.passage_index][1] + candidate.span.start < best_at
+        and _api_names(candidate.span.text, scoring.question_stems) & names
+    ]
+    return min(earlier, key=lambda c: scoring.positions[c.passage_index][1] + c.span.start) if earlier else best
+
+
+def _text_of(passage: str | Passage) -> str:
+    return passage if isinstance(passage, str) else passage.text
+
+
+def quotable_sentences(passage: str | Passage) -> list[tuple[Span, float]]:
+    """The sentences of a passage that may answer, each with a factor for its score.
+
+    Of a passage whose chunk knows its blocks: the sentences of its prose and list blocks, but not a
+    fragment (a piece that starts in lower case where the chunk cuts a sentence, or runs to the chunk's
+    end unfinished); a sentence that a code block interrupts counts at ``INTERRUPTED_FACTOR`` (it is
+    shown whole, with the code, but says less on its own). Offsets stay relative to the passage text.
+    Of any other passage: every sentence, at factor 1.
+    """
+    if isinstance(passage, str) or not passage.chunk.blocks:
+        return [(span, 1.0) for span in split_sentences(_text_of(passage))]
+    text = passage.text
+    blocks = sorted(passage.chunk.blocks)
+    found: list[tuple[Span, float]] = []
+    for number, (start, end, kind) in enumerate(blocks):
+        if kind not in QUOTABLE_KINDS:
+            continue
+        sentences = split_sentences(text[start:end])
+        for position, sentence in enumerate(sentences):
+            span = Span(sentence.text, sentence.start + start, sentence.end + start)
+            unfinished = not _FINISHED.search(span.text.rstrip())
+            if span.start == 0 and span.text[:1].islower():
+                continue  # the chunk begins inside a sentence
+            last_in_block = position == len(sentences) - 1
+            following = blocks[number + 1][2] if number + 1 < len(blocks) else None
+            if unfinished and last_in_block and following is None and end >= len(text.rstrip()):
+                continue  # the chunk ends inside a sentence
+            factor = INTERRUPTED_FACTOR if unfinished and last_in_block and following == "code" else 1.0
+            if _DEPENDENT_OPENER.match(span.text):
+                factor *= DEPENDENT_FACTOR
+            found.append((span, factor))
+    return found
+
+
+def _candidates(passages: Sequence[str | Passage]) -> list[tuple[int, Span, float]]:
+    """(passage index, sentence, factor) for every quotable sentence, each text once."""
     candidates = []
     seen: set[str] = set()
-    for index, text in enumerate(passages):
-        for span in split_sentences(text):
+    for index, passage in enumerate(passages):
+        for span, factor in quotable_sentences(passage):
             # The same sentence in two passages (a page and its PDF print, overlapping chunks)
             # is one candidate, cited from the better-ranked passage.
             key = span.clean.lower()
             if key not in seen:
                 seen.add(key)
-                candidates.append((index, span))
+                candidates.append((index, span, factor))
     return candidates
 
 
-def _stem_match(question: str, context: str, sentence_stems: Sequence[set[str]]) -> list[float]:
-    """Each sentence's idf-weighted share of the question's content stems (context stems count less)."""
+def _stem_match(
+    question: str,
+    context: str,
+    sentence_stems: Sequence[set[str]],
+    document_frequencies: DocumentFrequencies | None = None,
+) -> list[float]:
+    """Each sentence's idf-weighted share of the question's content stems (context stems count less).
+
+    The idf is the collection's (BM25's, so a stem no document holds weighs most) when
+    ``document_frequencies`` is given, else among the candidate sentences.
+    """
     own = [t for t in dict.fromkeys(tokenize(question)) if t not in _QUESTION_STEMS]
     stems = list(dict.fromkeys(own + [t for t in tokenize(context) if t not in _QUESTION_STEMS]))
-    weights = dict(zip(stems, _inverse_frequency(stems, sentence_stems)))
+    if document_frequencies is not None and stems:
+        count, frequencies = document_frequencies(stems)
+        idf = [math.log(1 + (count - df + 0.5) / (df + 0.5)) for df in frequencies]
+    else:
+        idf = _inverse_frequency(stems, sentence_stems)
+    weights = dict(zip(stems, idf))
     for stem in stems[len(own) :]:
         weights[stem] *= CONTEXT_TERM_WEIGHT
     total = sum(weights.values()) or 1.0
@@ -240,7 +414,7 @@ def _stem_match(question: str, context: str, sentence_stems: Sequence[set[str]])
 def _token_match(
     question: Encoding,
     with_context: Encoding | None,
-    candidates: Sequence[tuple[int, Span]],
+    candidates: Sequence[tuple[int, Span, float]],
     sentences: Sequence[Encoding],
 ) -> tuple[list[float], dict[int, float]]:
     """BERTScore-style recall of the question's tokens in each sentence and in each passage.
@@ -258,7 +432,7 @@ def _token_match(
         pieces += [with_context.tokens[i] for i in extra]
         vectors.append(with_context.token_vectors[extra])
     if not pieces:
-        return [0.0] * len(sentences), {index: 0.0 for index, _ in candidates}
+        return [0.0] * len(sentences), {index: 0.0 for index, _, _ in candidates}
     query = np.vstack(vectors).astype(np.float32)
     weights = np.array(_inverse_frequency(pieces, [set(e.tokens) for e in sentences]))
     if with_context is not None:
@@ -269,7 +443,7 @@ def _token_match(
         for e in sentences
     ]
     best_by_passage: dict[int, np.ndarray] = {}
-    for (index, _), best in zip(candidates, best_by_sentence):
+    for (index, _, _), best in zip(candidates, best_by_sentence):
         best_by_passage[index] = np.maximum(best_by_passage.get(index, best), best)
     return [float(b @ weights) for b in best_by_sentence], {i: float(b @ weights) for i, b in best_by_passage.items()}
 
