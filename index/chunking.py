@@ -229,6 +229,11 @@ class Chunker:
             while next_first - 1 > first and shared + units[next_first - 1][2] <= self.settings.overlap_tokens:
                 next_first -= 1
                 shared += units[next_first][2]
+            # The overlap must leave room for the next unit, or the next chunk would end where this one does
+            # (a long unit, such as a code block with its introduction, after a few short ones).
+            while next_first <= last and shared + units[last + 1][2] > self.settings.chunk_tokens:
+                shared -= units[next_first][2]
+                next_first += 1
             first = next_first
         return spans
 

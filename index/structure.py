@@ -9,7 +9,7 @@ follow a "Sources" or "Related articles" heading. The answerer quotes only prose
 
 >>> text = "Setup\\n\\nRun the installer first.\\n\\n>>> import spam\\n\\nSources\\nCNBC\\nThe Spam Times"
 >>> [(text[b.start:b.end].split("\\n")[0], b.kind) for b in classify_blocks(text)]
-[('Setup', 'heading'), ('Run the installer first.', 'prose'), ('>>> import spam', 'code'), ('Sources', 'heading'), ('CNBC', 'references')]
+[('Setup', 'heading'), ('Run the installer first.', 'prose'), ('>>> import spam', 'code'), ('Sources', 'heading'), ('CNBC', 'references'), ('The Spam Times', 'references')]
 """
 
 from __future__ import annotations

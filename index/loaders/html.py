@@ -28,7 +28,7 @@ _BLOCK_TAGS = frozenset(
 )
 _CELL_TAGS = ["td", "th"]
 # The kind of the blocks inside an element (index.structure); other elements keep their parent's.
-_CONTEXT_KINDS = {"li": "list", "dt": "list", "table": "table", "nav": "navigation", "blockquote": "prose"}
+_CONTEXT_KINDS = {"li": "list", "dt": "list", "table": "table", "nav": "navigation"}
 _PERMALINK = "\u00b6"
 
 
@@ -41,7 +41,7 @@ def load_html(path: Path, raw: bytes, modified: float) -> list[Document]:
     soup = BeautifulSoup(markup, "lxml")
     title = page_title(soup.title.get_text()) if soup.title else ""
     builder = _HtmlTextBuilder()
-    builder.walk(_html_content_root(soup, markup))
+    builder.walk(_html_content_root(soup, builder))
     builder.flush()
     text = builder.text()
     if not title:
@@ -50,29 +50,46 @@ def load_html(path: Path, raw: bytes, modified: float) -> list[Document]:
     return [file_document(path, title, text, metadata, sections=builder.sections, hints=builder.blocks)]
 
 
-def _html_content_root(soup: Any, markup: str = "") -> Any:
+def _html_content_root(soup: Any, builder: _HtmlTextBuilder) -> Any:
     """The element holding the page's content, with navigation chrome removed.
 
     A page that marks its content (``<main>``, ``role="main"``, Sphinx's ``div.body``) is read from
-    there. Any other page goes through trafilatura's main-content extraction first (menus, sidebars,
-    teasers, cookie banners dropped), falling back to ``<body>`` when it finds nothing. Why not
-    trafilatura for every page: on the Python tutorial's 17 Sphinx pages it dropped a whole section
-    of errors.html (8.9, exception groups, 2.9k characters) and turned inline code into blocks, while
-    the marked content area loses nothing.
+    there. Any other page, once its chrome is removed, goes through trafilatura's main-content
+    extraction (menus, sidebars, teasers, cookie banners dropped), falling back to ``<body>`` when it
+    finds nothing. Its ``<pre>`` blocks are set aside first and put back by ``builder``: trafilatura
+    writes them as quotes and loses their line breaks. Why not trafilatura for every page: on the
+    Python tutorial's 17 Sphinx pages it dropped a whole section of errors.html (8.9, exception groups,
+    2.9k characters) and turned inline code into blocks, while the marked content area loses nothing.
     """
     marked = soup.find("main") or soup.find(attrs={"role": "main"}) or soup.select_one("div.body")
-    root = marked or _main_content(markup) or soup.body or soup
+    root = marked or soup.body or soup
     for element in root.select(_DROPPED_HTML):
         element.decompose()
     for header in root.find_all("header"):
         # Page banners go, but an article's <header> often holds its <h1>: keep that one.
         if not header.find(list(_HEADING_TAGS)):
             header.decompose()
-    return root
+    if marked is not None:
+        return root
+    for number, pre in enumerate(root.find_all("pre")):
+        placeholder = f"{_CODE_PLACEHOLDER}{number:06d}"
+        builder.code_blocks[placeholder] = pre.get_text()
+        replacement = soup.new_tag("p")
+        replacement.string = placeholder
+        pre.replace_with(replacement)
+    content = _main_content(str(root))
+    if content is None:
+        return root
+    # trafilatura keeps the page's title out of its text; the title heading opens the document here.
+    title = root.find("h1")
+    if title is not None and collapse_spaces(title.get_text()) not in collapse_spaces(content.get_text(" ")):
+        content.insert(0, title)
+    return content
 
 
 TRAFILATURA_MAX_CHARS = 5_000_000
 """Larger pages are read from <body> as they are (main-content extraction would take long)."""
+_CODE_PLACEHOLDER = "RAGCODEBLOCK"
 
 
 def _main_content(markup: str) -> Any:
@@ -113,6 +130,7 @@ class _HtmlTextBuilder:
     def __init__(self) -> None:
         self.sections: list[Section] = []
         self.blocks: list[Block] = []  # what the markup says each block is (hints for index.structure)
+        self.code_blocks: dict[str, str] = {}  # placeholder -> the <pre> text it stands for
         self._context: list[str] = ["prose"]
         self._blocks: list[str] = []
         self._length = 0
@@ -162,7 +180,11 @@ class _HtmlTextBuilder:
                 current.append(piece)
         self._inline = []
         kind = self._context[-1]
-        self.add_block("\n".join(lines), kind if kind != "prose" else None)
+        paragraph = "\n".join(lines)
+        if paragraph.strip() in self.code_blocks:
+            self.add_block(self.code_blocks[paragraph.strip()], "code")
+        else:
+            self.add_block(paragraph, kind if kind != "prose" else None)
 
     def add_block(self, block: str, kind: str | None = None, level: int = 0) -> int | None:
         """Append a paragraph (of ``kind`` when the markup says); returns where it starts, or None if empty."""

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from rag.answering.citations import ABSTENTION_TEXT, SupportCheck, citation_for, is_abstention, verify_citations
-from rag.answering.compose import complete_sentence, is_how_to, number_by_appearance
+from rag.answering.compose import complete_sentence, is_how_to, number_by_appearance, question_parts
 from rag.answering.conversation import heuristic_standalone, is_follow_up, llm_standalone, normalise_history
 from rag.answering.extractive import ExtractiveAnswerer, ExtractiveSettings, ScoredSentence
 from rag.answering.prompt import answer_messages
@@ -163,9 +163,31 @@ class Assistant:
             yield AnswerDelta(answer=Answer(text=ABSTENTION_TEXT, passages=passages, abstained=True))
             return
         if self.llm is None:
-            yield from self._stream_extractive(self.extractive.choose(scoring), passages, is_how_to(question))
+            chosen = self._two_part(question, context, passages, factors, self.extractive.choose(scoring))
+            yield from self._stream_extractive(chosen, passages, is_how_to(question))
         else:
             yield from self._stream_llm(query, passages)
+
+    def _two_part(
+        self,
+        question: str,
+        context: str,
+        passages: list[Passage],
+        factors: list[float] | None,
+        chosen: list[ScoredSentence],
+    ) -> list[ScoredSentence]:
+        """For a question that asks two things, the best sentence for each part (both cited)."""
+        parts = question_parts(question)
+        if len(parts) < 2 or not chosen:
+            return chosen
+        second = self.extractive.score(parts[1], passages, f"{parts[0]} {context}".strip(), passage_factors=factors)
+        if not second.sentences:
+            return chosen
+        answer = second.sentences[0]
+        if any(answer.span == c.span and answer.passage_index == c.passage_index for c in chosen):
+            return chosen
+        first = max(chosen, key=lambda s: s.score)
+        return sorted([first, answer], key=lambda s: (s.passage_index, s.span.start))
 
     def _stream_extractive(
         self, chosen: list[ScoredSentence], passages: list[Passage], how_to: bool = False

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from rag.answering.sentences import Span, split_sentences
 from rag.types import Passage
 
-__all__ = ["AnswerUnit", "complete_sentence", "is_how_to", "number_by_appearance"]
+__all__ = ["AnswerUnit", "complete_sentence", "is_how_to", "number_by_appearance", "question_parts"]
 
 HOW_TO_LEAD_SENTENCES = 2
 """How many sentences may stand between a how-to answer's sentence and its example."""
@@ -31,6 +31,8 @@ _HOW_TO = re.compile(
     r"|(?:show|give) me an example\b|example of\b)",
     re.IGNORECASE,
 )
+# ", and which network ...": a second question joined to the first.
+_SECOND_QUESTION = re.compile(r",?\s+and\s+(?=(?:what|which|who|whom|whose|when|where|why|how)\b)", re.IGNORECASE)
 _FINISHED = re.compile(r"[.!?][\"'”’)\]]*$")
 
 
@@ -62,6 +64,16 @@ def is_how_to(question: str) -> bool:
     (True, False)
     """
     return bool(_HOW_TO.match(question))
+
+
+def question_parts(question: str) -> list[str]:
+    """A question that asks two things, cut in two; otherwise the question alone.
+
+    >>> question_parts("Who confirmed the talks, and which network did he speak to?")
+    ['Who confirmed the talks', 'which network did he speak to?']
+    """
+    parts = [part.strip() for part in _SECOND_QUESTION.split(question, maxsplit=1)]
+    return parts if len(parts) == 2 and all(len(part.split()) >= 3 for part in parts) else [question]
 
 
 def complete_sentence(passage: Passage, index: int, span: Span, how_to: bool) -> AnswerUnit:
