@@ -5,7 +5,9 @@
 Opens (or builds, cached like `rag eval`) the suite's index, runs its queries the way the suite does
 (hybrid, k=100, best chunk per document) after a warm-up, and times each stage by wrapping the
 functions that do it; each stage's time excludes the stages it calls. Prints p50/p95 per stage and
-saves JSON; nothing here asserts a speed. Run it on an idle machine for figures to compare with.
+saves JSON; nothing here asserts a speed. Run it on an idle machine for figures to compare with; on a
+shared one, the row "total CPU (this thread)" is the query's own CPU time, which other processes'
+load does not inflate the way it inflates wall time (the search runs on one thread).
 """
 
 from __future__ import annotations
@@ -50,10 +52,11 @@ class StageTimer:
 
         return timed
 
-    def finish_query(self, total_ms: float) -> None:
+    def finish_query(self, total_ms: float, cpu_ms: float) -> None:
         stages = dict(self.current)
         stages["other (Python glue)"] = total_ms - sum(stages.values())
         stages["total"] = total_ms
+        stages["total CPU (this thread)"] = cpu_ms
         self.per_query.append(stages)
         self.current = defaultdict(float)
 
@@ -102,9 +105,9 @@ def main(
     timer.per_query.clear()
     timer.current.clear()
     for text in texts:
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.thread_time()
         retriever.search(text, k=settings.k, mode=mode, per_document=settings.per_document)  # type: ignore[arg-type]
-        timer.finish_query((time.perf_counter() - started) * 1000)
+        timer.finish_query((time.perf_counter() - started) * 1000, (time.thread_time() - cpu_started) * 1000)
 
     stages = list(dict.fromkeys(name for row in timer.per_query for name in row))
     summary = {

@@ -21,8 +21,8 @@ from typing import Any
 
 UNGATED_PREFIXES = ("latency", "answer_words", "questions_")
 """Metrics shown but not gated: timings, and figures with no better direction."""
-LOWER_IS_BETTER_PREFIXES = ("false_abstention", "furniture")
-"""Metrics whose rise is the regression (answers that abstain wrongly or quote page furniture)."""
+LOWER_IS_BETTER_PREFIXES = ("false_abstention", "known_bad", "furniture")
+"""Metrics whose rise is the regression (answers that abstain wrongly, known-bad answers, quoted page furniture)."""
 
 
 @dataclass(frozen=True)

@@ -71,6 +71,8 @@ class SuiteReport:
 
 def run_suite(suite: Suite, out_dir: Path, *, show_progress: bool = True, cache_dir: Path | None = None) -> SuiteReport:
     """Run ``suite`` end to end and return its report (writing nothing but the answer runner's own files)."""
+    if suite.kind == "feedback":
+        return _run_feedback_suite(suite, out_dir)
     dataset = load_dataset(suite.dataset, corpus=suite.corpus, max_queries=suite.max_queries)
     corpus = [dataset.corpus, *suite.extra_corpora] if suite.extra_corpora else dataset.corpus
     index_dir = ensure_index(corpus, suite.index, cache_dir, show_progress=show_progress)
@@ -118,6 +120,24 @@ def _run_answer_suite(suite: Suite, retriever: Retriever, out_dir: Path) -> list
         kept = {qid: outcome for qid, outcome in per_query.items() if outcome.get("split") == split}
         runs.append(RunResult(name=split, metrics={k: float(v) for k, v in split_metrics.items()}, per_query=kept))
     return runs
+
+
+def _run_feedback_suite(suite: Suite, out_dir: Path) -> SuiteReport:
+    """A suite of questions users judged, asked of the index they were asked of (``evals.feedback``)."""
+    from evals.feedback import run_feedback_suite
+
+    result = dict(run_feedback_suite(suite.as_dict(), out_dir))
+    per_query = result.pop("per_query", {})
+    return SuiteReport(
+        suite=suite.name,
+        kind=suite.kind,
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
+        settings=suite.settings(),
+        environment=environment_info(),
+        index_dir=str(suite.dataset),
+        query_count=len(per_query),
+        runs=[RunResult(name="feedback", metrics={k: float(v) for k, v in result.items()}, per_query=per_query)],
+    )
 
 
 def corpus_id_function(dataset: Dataset, granularity: str = "document") -> Callable[[Passage], str]:

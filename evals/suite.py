@@ -27,7 +27,9 @@ A retrieval suite (``kind = "retrieval"``, the default)::
     tolerance = 0.005                        # a drop larger than this against the baseline fails
 
 An answer suite (``kind = "answer"``) is handed, as a plain dict (:meth:`Suite.as_dict`), to
-``evals.answers.run_answer_suite``; it may carry any further tables that runner reads.
+``evals.answers.run_answer_suite``; it may carry any further tables that runner reads. A feedback
+suite (``kind = "feedback"``, written by ``rag eval --from-feedback``) names an existing index
+(``index_dir``) instead of a dataset and carries its questions inline; ``evals.feedback`` runs it.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ from index.embedding import DEFAULT_EMBEDDER, DEFAULT_MODEL, parse_embedder_kind
 REPO_ROOT = Path(__file__).resolve().parents[1]
 """The checkout this package lives in: suite paths may be relative to it (``../shared/...``)."""
 
-SUITE_KINDS = ("retrieval", "answer")
+SUITE_KINDS = ("retrieval", "answer", "feedback")
 CORPUS_ID_KINDS = ("document", "section")
 RETRIEVAL_MODES = ("dense", "bm25", "hybrid")
 DEFAULT_METRICS = ("ndcg@10", "recall@10", "recall@100", "mrr@10", "recall@1")
@@ -151,7 +153,11 @@ def load_suite(path: str | Path, data: str | Path | None = None, embedder: str |
     kind = str(raw.get("kind", "retrieval"))
     if kind not in SUITE_KINDS:
         raise SuiteError(f"{path}: kind must be one of {', '.join(SUITE_KINDS)}; got {kind!r}")
-    if data is not None:
+    if kind == "feedback":
+        if not raw.get("index_dir"):
+            raise SuiteError(f"{path}: a feedback suite names the index it asks (index_dir = \"...\")")
+        dataset = resolve_path(str(raw["index_dir"]), path)  # the questions are in the suite itself
+    elif data is not None:
         dataset = Path(data).expanduser().resolve()
     elif "dataset" in raw:
         dataset = resolve_path(str(raw["dataset"]), path)

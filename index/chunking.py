@@ -6,9 +6,16 @@ chunks of at most ``chunk_tokens`` model tokens, neighbours sharing up to ``over
 units. A unit longer than a chunk (a run-on paragraph, a long code line) is cut by LangChain's
 recursive splitter on clause and word boundaries. Lengths are counted with the embedding model's
 own tokenizer, so no chunk is truncated by the model. A code block (a block the loader classified as
-code, see :mod:`index.structure`) is one unit when it fits in a chunk, and it is glued to the sentence
+code, see :mod:`index.structure`) is one unit when it fits in a chunk, and it is glued to the paragraph
 that introduces it ("For example:", or a sentence the code interrupts, "..., so that") and to the words
 that finish that sentence after it, so an answer can show the example with its explanation.
+
+Two bounds besides the token limit (``index.limits``): a chunk has at most ``max_chars`` characters,
+because the tokenizer reads a run without spaces (a 300,000-character "word", a long line of Thai) as
+one unknown token, so tokens alone let a chunk grow without end; and a document may make at most
+``max_chunks`` chunks, checked as its units are counted, before any embedding. A unit longer than
+``max_chars`` is first cut into windows at the last whitespace inside each (or anywhere when there is
+none): the recursive splitter would otherwise cut a 50 MB line into 50 million one-character strings.
 
 Why our own packing rather than LangChain's recursive splitter for everything: that splitter emits
 a short paragraph (a title, a heading line) as a chunk of its own whenever the next paragraph is too
@@ -23,6 +30,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from index.limits import LimitExceeded, check_time_budget
 from index.structure import blocks_in
 from index.types import Chunk, Document
 
@@ -83,8 +91,19 @@ class Chunker:
     (True, True)
     """
 
-    def __init__(self, count_tokens: Callable[[str], int], settings: ChunkerSettings) -> None:
+    def __init__(
+        self,
+        count_tokens: Callable[[str], int],
+        settings: ChunkerSettings,
+        *,
+        max_chars: int = 3_000,
+        max_chunks: int | None = None,
+    ) -> None:
+        if max_chars < 100:
+            raise ValueError(f"max_chars must be >= 100, got {max_chars}")
         self.settings = settings
+        self.max_chars = max_chars
+        self.max_chunks = max_chunks
         self._count_tokens = count_tokens
         # Imported here: the store reads ChunkerSettings from this module, and a search should not load LangChain.
         from langchain_text_splitters import RecursiveCharacterTextSplitter
@@ -100,11 +119,16 @@ class Chunker:
         )
 
     def split(self, document: Document) -> list[Chunk]:
-        """All chunks of ``document`` in reading order; empty when it has no text."""
+        """All chunks of ``document`` in reading order; empty when it has no text.
+
+        Raises ``LimitExceeded`` when the document would make more than ``max_chunks`` chunks.
+        """
         chunks: list[Chunk] = []
+        budget = _ChunkBudget(self.max_chunks, self.settings.chunk_tokens)
         blocks = _unit_blocks(document)
         for section_start, section_end, heading in _section_spans(document):
-            for start, end in self._pack(self._block_units(document.text, section_start, section_end, blocks)):
+            units = self._block_units(document.text, section_start, section_end, blocks, budget)
+            for start, end in self._pack(units):
                 piece = document.text[start:end]
                 chunks.append(
                     Chunk(
@@ -122,14 +146,15 @@ class Chunker:
         return chunks
 
     def _block_units(
-        self, text: str, start: int, end: int, blocks: list[tuple[int, int, str]]
+        self, text: str, start: int, end: int, blocks: list[tuple[int, int, str]], budget: _ChunkBudget
     ) -> list[tuple[int, int, int]]:
         """Units of ``text[start:end]`` following its classified blocks: a code block whole (when it fits) and
         glued to the paragraph that introduces it, a prose block cut at sentence ends only (its line breaks
         are wrapping), anything else line by line. A document without blocks is cut at paragraphs, lines
         and sentences."""
+        budget.new_section()
         if not blocks:
-            return self._units(text, start, end)
+            return self._units(text, start, end, budget)
         units: list[tuple[int, int, int]] = []
         # For each whole code unit: the index of the first unit of the prose block just before it.
         introduced: dict[int, int] = {}
@@ -138,19 +163,23 @@ class Chunker:
             if block_end <= position or block_start >= end:
                 continue
             block_start, block_end = max(block_start, position), min(block_end, end)
-            units += self._units(text, position, block_start)  # text no block covers (none, normally)
+            units += self._units(text, position, block_start, budget)  # text no block covers (none, normally)
             first = len(units)
-            if kind == "code" and len(whole := self._trimmed_units(text, block_start, block_end)) == 1:
+            if (
+                kind == "code"
+                and block_end - block_start <= self.max_chars
+                and len(whole := self._trimmed_units(text, block_start, block_end)) == 1
+            ):
                 if previous_prose is not None and previous_prose < first:
                     introduced[first] = previous_prose
-                units += whole
+                units += budget.count(whole)
             elif kind == "prose":
-                units += self._units(text, block_start, block_end, _SENTENCE_BOUNDARY)
+                units += self._units(text, block_start, block_end, budget, _SENTENCE_BOUNDARY)
             else:
-                units += self._units(text, block_start, block_end)
+                units += self._units(text, block_start, block_end, budget)
             previous_prose = first if kind == "prose" else None
             position = block_end
-        units += self._units(text, position, end)
+        units += self._units(text, position, end, budget)
         return self._glue_introductions(text, units, introduced)
 
     def _glue_introductions(
@@ -172,6 +201,8 @@ class Chunker:
             if interrupted and code + 1 < len(units) and text[units[code + 1][0] : units[code + 1][1]][:1].islower():
                 last = code + 1
             for first in (index, code - 1):
+                if units[last][1] - units[first][0] > self.max_chars:
+                    continue
                 tokens = self._count_tokens(text[units[first][0] : units[last][1]])
                 if tokens <= self.settings.chunk_tokens:
                     glued.extend(units[index:first])
@@ -182,17 +213,38 @@ class Chunker:
             index = last + 1
         return glued
 
+
     def _units(
-        self, text: str, start: int, end: int, boundaries: re.Pattern[str] | None = None
+        self,
+        text: str,
+        start: int,
+        end: int,
+        budget: _ChunkBudget,
+        boundaries: re.Pattern[str] | None = None,
     ) -> list[tuple[int, int, int]]:
         """(start, end, tokens) of each sentence or line in text[start:end], whitespace trimmed."""
         units: list[tuple[int, int, int]] = []
         position = start
         for boundary in (boundaries or _UNIT_BOUNDARY).finditer(text, start, end):
-            units.extend(self._trimmed_units(text, position, boundary.start()))
+            for window_start, window_end in self._windows(text, position, boundary.start()):
+                units.extend(budget.count(self._trimmed_units(text, window_start, window_end)))
             position = boundary.end()
-        units.extend(self._trimmed_units(text, position, end))
+        for window_start, window_end in self._windows(text, position, end):
+            units.extend(budget.count(self._trimmed_units(text, window_start, window_end)))
         return units
+
+    def _windows(self, text: str, start: int, end: int) -> list[tuple[int, int]]:
+        """text[start:end] as spans of at most ``max_chars``, cut at the last whitespace of each when there is one."""
+        windows: list[tuple[int, int]] = []
+        while end - start > self.max_chars:
+            check_time_budget()
+            limit = start + self.max_chars
+            cut = max(text.rfind(space, start + self.max_chars // 2, limit) for space in " \n\t")
+            cut = cut + 1 if cut > start else limit
+            windows.append((start, cut))
+            start = cut
+        windows.append((start, end))
+        return windows
 
     def _trimmed_units(self, text: str, start: int, end: int) -> list[tuple[int, int, int]]:
         piece = text[start:end]
@@ -201,6 +253,7 @@ class Chunker:
             return []
         start += len(piece) - len(piece.lstrip())
         end = start + len(stripped)
+        check_time_budget()
         tokens = self._count_tokens(stripped)
         if tokens <= self.settings.chunk_tokens:
             return [(start, end, tokens)]
@@ -214,12 +267,16 @@ class Chunker:
         return parts
 
     def _pack(self, units: list[tuple[int, int, int]]) -> list[tuple[int, int]]:
-        """Greedy packing of units into (start, end) spans of at most chunk_tokens, with unit overlap."""
+        """Greedy packing of units into (start, end) spans of at most chunk_tokens and max_chars, with unit overlap."""
         spans: list[tuple[int, int]] = []
         first = 0
         while first < len(units):
             last, total = first, units[first][2]
-            while last + 1 < len(units) and total + units[last + 1][2] <= self.settings.chunk_tokens:
+            while (
+                last + 1 < len(units)
+                and total + units[last + 1][2] <= self.settings.chunk_tokens
+                and units[last + 1][1] - units[first][0] <= self.max_chars
+            ):
                 last += 1
                 total += units[last][2]
             spans.append((units[first][0], units[last][1]))
@@ -231,11 +288,48 @@ class Chunker:
                 shared += units[next_first][2]
             # The overlap must leave room for the next unit, or the next chunk would end where this one does
             # (a long unit, such as a code block with its introduction, after a few short ones).
-            while next_first <= last and shared + units[last + 1][2] > self.settings.chunk_tokens:
+            while next_first <= last and (
+                shared + units[last + 1][2] > self.settings.chunk_tokens
+                or units[last + 1][1] - units[next_first][0] > self.max_chars
+            ):
                 shared -= units[next_first][2]
                 next_first += 1
             first = next_first
         return spans
+
+
+class _ChunkBudget:
+    """Counts a document's units as they are made and stops when it cannot fit in ``max_chunks`` chunks.
+
+    Packing puts at most ``chunk_tokens`` tokens in a chunk and never joins two sections, so a
+    document needs at least (its tokens / chunk_tokens, rounded up, per section) chunks: known
+    before packing and embedding, so a file of 20,000 headings is refused in seconds.
+    """
+
+    def __init__(self, max_chunks: int | None, chunk_tokens: int) -> None:
+        self.max_chunks = max_chunks
+        self.chunk_tokens = chunk_tokens
+        self.closed_sections = 0  # chunks needed at least by the sections before this one
+        self.section_tokens = 0
+
+    def new_section(self) -> None:
+        if self.section_tokens:
+            self.closed_sections += -(-self.section_tokens // self.chunk_tokens)
+        self.section_tokens = 0
+
+    def count(self, units: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+        if self.max_chunks is None:
+            return units
+        for _, _, tokens in units:
+            # A unit never shares a chunk with more than chunk_tokens of others.
+            self.section_tokens += min(tokens, self.chunk_tokens)
+        needed = self.closed_sections + -(-self.section_tokens // self.chunk_tokens)
+        if needed > self.max_chunks:
+            raise LimitExceeded(
+                f"too many chunks: more than {self.max_chunks:,} for one document "
+                "(RAG_MAX_CHUNKS_PER_DOCUMENT raises the limit)"
+            )
+        return units
 
 
 _SENTENCE_FINISHED = re.compile(r"[.!?][\"'”’)\]]*$")

@@ -8,6 +8,7 @@ files are gone. Each batch is one SQLite transaction, so a killed run keeps ever
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import shutil
 import threading
@@ -22,7 +23,8 @@ import numpy as np
 
 from index.chunking import Chunker, ChunkerSettings, embedding_text
 from index.embedding import DEFAULT_MODEL, Embedder, default_embedder_kind, load_embedder, parse_embedder_kind
-from index.loaders import LoadError, SkippedFile, discover_files, load_file
+from index.limits import IngestLimits, LimitExceeded, time_budget
+from index.loaders import LoadError, SkippedFile, discover_files, file_id, load_file, shown_path, source_exists
 from index.progress import IngestProgress
 from index.store import (
     MANIFEST_NAME,
@@ -33,8 +35,12 @@ from index.store import (
 from index.structure import classify_blocks
 from index.types import Chunk, Document
 
+log = logging.getLogger(__name__)
+
 COMMIT_EVERY_CHUNKS = 64
-"""Chunks embedded per transaction: small enough that a killed run loses seconds of work."""
+"""Chunks embedded per transaction: small enough that a killed run loses seconds of work.
+``$RAG_COMMIT_EVERY_CHUNKS`` changes it (the crash-point test commits every 8 to kill between many commits)."""
+COMMIT_EVERY_ENV = "RAG_COMMIT_EVERY_CHUNKS"
 EMBED_WINDOW = 64
 """Texts handed to the embedder at once: enough for it to sort by length and keep every core busy."""
 
@@ -70,6 +76,16 @@ class _PendingDocument:
     is_update: bool
 
 
+@dataclass
+class PreparedFile:
+    """One file loaded and chunked: its new or changed documents, the ids of its unchanged ones, and
+    the documents refused because another source holds their id."""
+
+    changed: list[_PendingDocument] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    refused: list[LoadError] = field(default_factory=list)
+
+
 def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -89,76 +105,118 @@ class Ingestor:
     (1, 1)
     """
 
-    def __init__(self, store: IndexStore, embedder: Embedder, show_progress: bool = True) -> None:
+    def __init__(
+        self,
+        store: IndexStore,
+        embedder: Embedder,
+        show_progress: bool = True,
+        limits: IngestLimits | None = None,
+    ) -> None:
         self.store = store
         self.embedder = embedder
-        self.chunker = Chunker(embedder.count_tokens, store.settings.chunker)
+        self.limits = limits or IngestLimits.from_env()
+        self.chunker = Chunker(
+            embedder.count_tokens,
+            store.settings.chunker,
+            max_chars=self.limits.max_chunk_chars,
+            max_chunks=self.limits.max_chunks_per_document,
+        )
         self.show_progress = show_progress
+        self.commit_every = max(1, int(os.environ.get(COMMIT_EVERY_ENV) or COMMIT_EVERY_CHUNKS))
 
-    def add(self, paths: Sequence[str | Path], prune: bool = False) -> AddReport:
-        """Add, update or skip every supported file under ``paths``; optionally prune vanished ones."""
+    def add(self, paths: Sequence[str | Path], prune: bool = False, follow_symlinks: bool = False) -> AddReport:
+        """Add, update or skip every supported file under ``paths``; optionally prune vanished ones.
+
+        Files are read and chunked one at a time and their chunks committed in batches as they
+        come, so memory holds a few batches, not the whole run, and a killed run keeps every
+        committed batch. ``follow_symlinks`` follows symbolic links inside folders that lead
+        outside the paths given (see ``discover_files``).
+        """
         started = time.perf_counter()
         report = AddReport()
-        files, report.skipped, report.failed = discover_files(paths)
-        known_hashes = self.store.document_hashes()
+        files, report.skipped, report.failed = discover_files(paths, follow_symlinks=follow_symlinks)
+        if files:
+            self.store.record_added_folders(paths)
+        known = _KnownDocuments(self.store)
         seen_ids: set[str] = set()
-        pending: list[_PendingDocument] = []
-        with IngestProgress(enabled=self.show_progress) as progress:
+        with IngestProgress(enabled=self.show_progress) as progress, BackgroundCommits(self._commit) as commits:
             progress.start_reading(len(files))
+            progress.start_embedding(0)
+            batch = _Batch()
             for path in files:
                 progress.reading(path)
-                self._read_file(path, known_hashes, seen_ids, pending, report)
-            progress.start_embedding(sum(len(p.chunks) for p in pending))
-            self._embed_and_commit(pending, report, progress)
-            if prune:
-                report.removed = self._prune(paths, seen_ids)
+                for item in self._read_file(path, known, seen_ids, report):
+                    progress.add_chunks(len(item.chunks))
+                    if batch.add(item) >= self.commit_every:
+                        commits.submit(batch.take(), report, progress)
+            commits.submit(batch.take(), report, progress)
+        if prune:
+            report.removed = self._prune(paths, seen_ids)
         self.store.save()
         report.seconds = time.perf_counter() - started
         return report
 
     def _read_file(
-        self,
-        path: Path,
-        known_hashes: dict[str, str],
-        seen_ids: set[str],
-        pending: list[_PendingDocument],
-        report: AddReport,
-    ) -> None:
-        document_id = str(path.resolve())
-        if path.suffix.lower() != ".jsonl" and document_id in known_hashes:
+        self, path: Path, known: _KnownDocuments, seen_ids: set[str], report: AddReport
+    ) -> list[_PendingDocument]:
+        """The file's new or changed documents, chunked; unchanged, failed and refused ones go in the report."""
+        document_id = file_id(path)
+        if path.suffix.lower() != ".jsonl" and known.source_of(document_id) == document_id:
             # Unchanged files are recognised by their bytes' hash, without parsing them again.
             try:
-                if known_hashes[document_id] == file_sha256(path):
+                if known.hashes[document_id] == file_sha256(path):
                     seen_ids.add(document_id)
                     report.unchanged += 1
-                    return
+                    return []
             except OSError:
                 pass  # load_file below reports the problem in its own words
         try:
-            documents = load_file(path)
+            prepared = self.prepare_file(path, known)
         except LoadError as error:
             report.failed.append(error)
-            seen_ids.update(_ids_from_source(self.store, path))  # keep what was indexed before
-            return
-        for document in documents:
-            seen_ids.add(document.id)
-            stored_hash = known_hashes.get(document.id)
-            if stored_hash == document.metadata.get("sha256"):
-                report.unchanged += 1
-                continue
-            pending.append(_PendingDocument(document, self.chunker.split(document), stored_hash is not None))
+            seen_ids.update(known.ids_from_source(document_id))  # keep what was indexed before
+            return []
+        seen_ids.update(prepared.unchanged)
+        report.unchanged += len(prepared.unchanged)
+        report.failed.extend(prepared.refused)
+        if prepared.refused:
+            seen_ids.update(known.ids_from_source(document_id))
+        for item in prepared.changed:
+            seen_ids.add(item.document.id)
+            known.claim(item.document)
+        return prepared.changed
 
-    def _embed_and_commit(self, pending: list[_PendingDocument], report: AddReport, progress: IngestProgress) -> None:
-        with BackgroundCommits(self._commit) as commits:
-            batch: list[_PendingDocument] = []
-            batch_chunks = 0
-            for item in pending:
-                batch.append(item)
-                batch_chunks += len(item.chunks)
-                if batch_chunks >= COMMIT_EVERY_CHUNKS:
-                    commits.submit(batch, report, progress)
-                    batch, batch_chunks = [], 0
-            commits.submit(batch, report, progress)
+    def prepare_file(self, path: Path, known: _KnownDocuments | None = None) -> PreparedFile:
+        """Load one file and chunk its new or changed documents, inside a guard and within the limits.
+
+        Whatever goes wrong with this one file (a loader's or the chunker's exception, however
+        unexpected, a size, chunk or time limit) is raised as one ``LoadError`` naming the file
+        and what is wrong (an unexpected exception with its type), so the run goes on with the
+        other files. The traceback is logged at debug level (``rag -v add``) for whoever fixes the
+        loader. A document whose id another source already holds is refused, not overwritten.
+        """
+        known = known or _KnownDocuments(self.store)
+        try:
+            with time_budget(self.limits.max_seconds_per_file):
+                prepared = PreparedFile()
+                for document in load_file(path, self.limits):
+                    owner = known.source_of(document.id)
+                    if owner is not None and owner != document.source:
+                        prepared.refused.append(_collision(path, document, owner))
+                    elif known.hashes.get(document.id) == document.metadata.get("sha256"):
+                        prepared.unchanged.append(document.id)
+                    else:
+                        chunks = self.chunker.split(document)
+                        prepared.changed.append(_PendingDocument(document, chunks, owner is not None))
+                return prepared
+        except LoadError:
+            raise
+        except LimitExceeded as error:
+            raise LoadError(path, str(error)) from None
+        except Exception as error:  # any error at all: one bad file must not stop the run (issue 10)
+            log.debug("%s: unexpected error while loading", shown_path(path), exc_info=True)
+            detail = " ".join(str(error).split())[:200] or "no message"
+            raise LoadError(path, f"could not be loaded ({type(error).__name__}: {detail})") from None
 
     def _commit(self, batch: list[_PendingDocument], report: AddReport, progress: IngestProgress) -> None:
         """Embed a batch's new chunks (reusing stored vectors for unchanged text) and write it in one transaction."""
@@ -208,7 +266,7 @@ class Ingestor:
                 continue
             source_path = Path(source)
             under_a_root = any(source_path == root or root in source_path.parents for root in root_paths)
-            if under_a_root or not source_path.exists():
+            if under_a_root or not source_exists(source):
                 doomed.append(document_id)
         return self.store.delete_documents(doomed)
 
@@ -216,13 +274,78 @@ class Ingestor:
         """Chunk, embed and store already-loaded documents (used to re-embed a whole index)."""
         started = time.perf_counter()
         report = AddReport()
-        pending = [_PendingDocument(d, self.chunker.split(d), False) for d in documents]
-        with IngestProgress(enabled=self.show_progress) as progress:
-            progress.start_embedding(sum(len(p.chunks) for p in pending))
-            self._embed_and_commit(pending, report, progress)
+        with IngestProgress(enabled=self.show_progress) as progress, BackgroundCommits(self._commit) as commits:
+            progress.start_embedding(0)
+            batch = _Batch()
+            for document in documents:
+                item = _PendingDocument(document, self.chunker.split(document), False)
+                progress.add_chunks(len(item.chunks))
+                if batch.add(item) >= self.commit_every:
+                    commits.submit(batch.take(), report, progress)
+            commits.submit(batch.take(), report, progress)
         self.store.save()
         report.seconds = time.perf_counter() - started
         return report
+
+
+@dataclass
+class _Batch:
+    """Pending documents waiting to be embedded and committed together."""
+
+    items: list[_PendingDocument] = field(default_factory=list)
+    chunks: int = 0
+
+    def add(self, item: _PendingDocument) -> int:
+        """Add one document; returns the chunks now waiting."""
+        self.items.append(item)
+        self.chunks += len(item.chunks)
+        return self.chunks
+
+    def take(self) -> list[_PendingDocument]:
+        items, self.items, self.chunks = self.items, [], 0
+        return items
+
+
+class _KnownDocuments:
+    """The index's document ids with their hash and source, read once at the start of a run (under
+    the write lock), plus the documents this run has claimed, so ids from two sources never
+    overwrite each other."""
+
+    def __init__(self, store: IndexStore) -> None:
+        self.hashes: dict[str, str] = {}
+        self._sources: dict[str, str] = {}
+        self._by_source: dict[str, list[str]] | None = None  # built when a file fails
+        shared: dict[str, str] = {}  # one string per source: a corpus file's many documents share it
+        for document_id, sha256, source in store.document_rows():
+            self.hashes[document_id] = sha256
+            self._sources[document_id] = shared.setdefault(source, source)
+
+    def source_of(self, document_id: str) -> str | None:
+        return self._sources.get(document_id)
+
+    def claim(self, document: Document) -> None:
+        self._sources[document.id] = document.source
+        if self._by_source is not None:
+            self._by_source.setdefault(document.source, []).append(document.id)
+
+    def ids_from_source(self, source: str) -> list[str]:
+        """The stored documents of ``source`` (what a file that failed this time had indexed before)."""
+        if self._by_source is None:
+            self._by_source = {}
+            for document_id, owner in self._sources.items():
+                self._by_source.setdefault(owner, []).append(document_id)
+        return self._by_source.get(source, [])
+
+
+def _collision(path: Path, document: Document, owner: str) -> LoadError:
+    """The error for a document whose id belongs to another source (a corpus record named like a file)."""
+    line = document.metadata.get("line")
+    where = f"line {line}: " if line is not None else ""
+    return LoadError(
+        path,
+        f"{where}document id {document.id!r} is already used by {owner}; not indexed "
+        "(ids must be unique across sources: rename the record or remove the other document)",
+    )
 
 
 class BackgroundCommits:
@@ -274,11 +397,6 @@ class BackgroundCommits:
                 future.result()  # re-raises a commit's error
 
 
-def _ids_from_source(store: IndexStore, path: Path) -> list[str]:
-    source = str(path.resolve())
-    return [doc_id for doc_id, doc_source in store.document_sources().items() if doc_source == source]
-
-
 def add_to_index(
     index_dir: str | Path,
     paths: Sequence[str | Path],
@@ -290,6 +408,8 @@ def add_to_index(
     show_progress: bool = True,
     embedder: Embedder | None = None,
     embedder_kind: str | None = None,
+    follow_symlinks: bool = False,
+    limits: IngestLimits | None = None,
 ) -> AddReport:
     """Add ``paths`` to the index in ``index_dir``, creating it if needed.
 
@@ -297,7 +417,10 @@ def add_to_index(
     the index's own settings (or, for a new index, the defaults and ``$RAG_EMBEDDER``). Asking for
     other settings than an existing index has, or passing an ``embedder`` of another kind, raises
     ``SettingsMismatchError``, unless ``rebuild`` is set: then every stored document is re-embedded
-    into a fresh index that replaces the old one only once it is complete.
+    into a fresh index that replaces the old one only once it is complete. ``follow_symlinks``
+    follows symbolic links that lead outside the folders given (by default they are skipped and reported).
+    ``limits`` bounds what one file may cost (default: ``IngestLimits.from_env()``); a file past
+    one is reported as failed, with the limit, and the run goes on.
     """
     index_dir = Path(index_dir)
     exists = (index_dir / MANIFEST_NAME).is_file()
@@ -312,7 +435,9 @@ def add_to_index(
         _check_same_settings(store.settings, model, embedder_kind, chunker, index_dir)
         embedder = embedder or load_embedder(store.settings.embedding_model, store.settings.embedder_kind)
         with store.writer_lock():
-            return Ingestor(store, embedder, show_progress).add(paths, prune=prune)
+            return Ingestor(store, embedder, show_progress, limits).add(
+                paths, prune=prune, follow_symlinks=follow_symlinks
+            )
     embedder = embedder or load_embedder(model or DEFAULT_MODEL, embedder_kind or default_embedder_kind())
     settings = IndexSettings(
         embedding_model=embedder.model,
@@ -322,10 +447,16 @@ def add_to_index(
         precision=embedder.precision,
     )
     if not exists:
+        missing = [path for path in paths if not Path(path).exists() and not Path(path).is_symlink()]
+        if paths and len(missing) == len(paths):
+            # Nothing to add: say so without leaving an empty index folder behind.
+            return AddReport(failed=[LoadError(path, "no such file or directory") for path in missing])
         store = IndexStore.create(index_dir, settings)
         with store.writer_lock():
-            return Ingestor(store, embedder, show_progress).add(paths, prune=prune)
-    return _rebuild(index_dir, paths, settings, embedder, prune, show_progress)
+            return Ingestor(store, embedder, show_progress, limits).add(
+                paths, prune=prune, follow_symlinks=follow_symlinks
+            )
+    return _rebuild(index_dir, paths, settings, embedder, prune, show_progress, follow_symlinks, limits)
 
 
 def _check_same_settings(
@@ -359,6 +490,8 @@ def _rebuild(
     embedder: Embedder,
     prune: bool,
     show_progress: bool,
+    follow_symlinks: bool = False,
+    limits: IngestLimits | None = None,
 ) -> AddReport:
     """Build a fresh index beside the old one from its stored documents, then swap the folders."""
     old_store = IndexStore.open(index_dir, for_rebuild=True)
@@ -367,9 +500,9 @@ def _rebuild(
     new_store = IndexStore.create(staging, settings)
     with old_store.writer_lock():
         stored = (old_store.get_document(info.id) for info in old_store.documents())
-        ingestor = Ingestor(new_store, embedder, show_progress)
-        re_embedded = ingestor.add_documents(_reread(d for d in stored if d is not None))
-        report = ingestor.add(paths, prune=prune)
+        ingestor = Ingestor(new_store, embedder, show_progress, limits)
+        re_embedded = ingestor.add_documents(_reread((d for d in stored if d is not None), ingestor))
+        report = ingestor.add(paths, prune=prune, follow_symlinks=follow_symlinks)
         # The summary counts the re-embedded documents' chunks too (it used to say "0 chunks embedded").
         report.chunks_embedded += re_embedded.chunks_embedded
         report.seconds += re_embedded.seconds
@@ -383,22 +516,22 @@ def _rebuild(
     return report
 
 
-def _reread(documents: Iterable[Document]) -> Iterator[Document]:
+def _reread(documents: Iterable[Document], ingestor: Ingestor) -> Iterator[Document]:
     """Stored documents for a rebuild, each read again from its file when that file is still there.
 
     Why: a rebuild also brings what newer loaders do (block structure, PDF furniture removed) to
-    documents that were added by an older version; a document whose file is gone keeps its stored
-    text, classified from that text.
+    documents an older version added. The file is read with the same guards and limits as
+    ``rag add``; a document whose file is gone or fails now keeps its stored text, classified from it.
     """
     reread: dict[str, dict[str, Document]] = {}
     for document in documents:
         source = Path(document.source)
         if document.source not in reread:
             try:
-                loaded = load_file(source) if source.is_file() else []
+                prepared = ingestor.prepare_file(source) if source.is_file() else None
             except LoadError:
-                loaded = []
-            reread[document.source] = {d.id: d for d in loaded}
+                prepared = None
+            reread[document.source] = {p.document.id: p.document for p in prepared.changed} if prepared else {}
         fresh = reread[document.source].get(document.id)
         if fresh is not None:
             yield fresh

@@ -62,6 +62,12 @@ class IngestProgress:
                 self._progress.update(self._reading, unit="files")
             self._embedding = self._progress.add_task("embedding", total=chunk_count, unit="chunks", rate="")
 
+    def add_chunks(self, chunk_count: int) -> None:
+        """More chunks to embed: files are read while earlier chunks are embedded, so the total grows."""
+        if self._progress is not None and self._embedding is not None:
+            task = self._progress.tasks[self._embedding]
+            self._progress.update(self._embedding, total=(task.total or 0) + chunk_count)
+
     def advance(self, chunk_count: int) -> None:
         if self._progress is not None and self._embedding is not None:
             task = self._progress.tasks[self._embedding]

@@ -201,6 +201,10 @@ class IndexStore:
         self._vectors = self._new_vector_index()
         self._bm25 = Bm25Index()
         self._dirty = False
+        # The generation the in-memory FAISS and BM25 indexes were built from. Another process may
+        # commit after this instance loaded them; a write must then reload first, or the derived
+        # files it saves would be stamped current while lacking the other process's chunks.
+        self._view_generation = 0
 
     # ---- opening and creating -------------------------------------------------------------
 
@@ -251,31 +255,62 @@ class IndexStore:
         row = self._db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
         return int(row[0]) if row else 0
 
-    def _load_derived(self) -> None:
+    def _load_derived(self, save_if_rebuilt: bool = True) -> None:
+        """Load the FAISS and BM25 files, or rebuild them from SQLite when they are not of the store's generation."""
         import faiss
 
-        generation = self.generation
+        with self._read_snapshot():
+            generation = self.generation
+            chunk_count = self.counts()[1]
         stamp_path = self.index_dir / VECTORS_STAMP_NAME
         stamp = json.loads(stamp_path.read_text()) if stamp_path.is_file() else {}
+        vectors = None
         if stamp.get("generation") == generation and (self.index_dir / VECTORS_NAME).is_file():
-            self._vectors = faiss.read_index(str(self.index_dir / VECTORS_NAME))
-        else:
-            log.warning("%s: vector file is behind the store; rebuilding it from SQLite", self.index_dir)
-            self._rebuild_vectors()
-            self._dirty = True
+            vectors = faiss.read_index(str(self.index_dir / VECTORS_NAME))
         try:
             bm25 = Bm25Index.open(self.index_dir)
         except FileNotFoundError:
             bm25 = None
-        current = stamp.get("bm25_generation") == generation and stamp.get("bm25_text") == BM25_TEXT_VERSION
-        if bm25 is not None and current:
-            self._bm25 = bm25
-        else:
-            log.warning("%s: BM25 file is behind the store; rebuilding it from SQLite", self.index_dir)
-            self._rebuild_bm25()
-            self._dirty = True
-        if self._dirty and self._try_save():
+        bm25_current = stamp.get("bm25_generation") == generation and stamp.get("bm25_text") == BM25_TEXT_VERSION
+        # A file of the right generation but with another number of chunks was saved from a stale
+        # view by an older version (issue 10): it is rebuilt, not trusted.
+        if vectors is not None and vectors.ntotal == chunk_count and bm25 is not None and bm25_current and len(bm25) == chunk_count:
+            self._vectors, self._bm25 = vectors, bm25
+            self._view_generation = generation
+            return
+        log.warning("%s: derived files are behind the store; rebuilding them from SQLite", self.index_dir)
+        self._rebuild_derived()
+        self._dirty = True
+        if save_if_rebuilt and self._try_save():
             self._dirty = False
+
+    @contextmanager
+    def _read_snapshot(self) -> Iterator[None]:
+        """One read transaction: every query inside sees the same committed state (WAL snapshot),
+        so a generation read with the rows it numbers never mixes in another process's later commit."""
+        if self._db.in_transaction:  # already inside one (this connection's own write)
+            yield
+            return
+        self._db.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self._db.commit()
+
+    def _rebuild_derived(self) -> None:
+        """Rebuild FAISS and BM25 from SQLite, both from one snapshot, and note its generation."""
+        with self._read_snapshot():
+            generation = self.generation
+            self._rebuild_vectors()
+            self._rebuild_bm25()
+        self._view_generation = generation
+
+    def _sync_view(self) -> None:
+        """Bring the in-memory derived indexes up to the store's generation (called holding the write lock)."""
+        if self._view_generation == self.generation:
+            return
+        log.info("%s: another process changed the index; reloading before writing", self.index_dir)
+        self._load_derived(save_if_rebuilt=False)
 
     def _rebuild_vectors(self) -> None:
         self._vectors = self._new_vector_index()
@@ -306,7 +341,18 @@ class IndexStore:
 
     @contextmanager
     def writer_lock(self) -> Iterator[None]:
-        """Hold the folder's write lock: one writer at a time, readers are never blocked."""
+        """Hold the folder's write lock: one writer at a time, readers are never blocked.
+
+        The lock belongs to this instance's view of the index: when another process committed
+        since this instance loaded its FAISS and BM25 indexes, they are reloaded here, before
+        anything is written, so nothing saved under the lock lacks the other process's chunks.
+        """
+        with self._folder_lock():
+            self._sync_view()
+            yield
+
+    @contextmanager
+    def _folder_lock(self) -> Iterator[None]:
         with open(self.index_dir / LOCK_NAME, "w") as lock_file:
             try:
                 fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -370,8 +416,8 @@ class IndexStore:
                     added_rows.append(int(cursor.lastrowid))
                     added_vectors.append(vector)
                     added_texts.append(embedding_text(chunk, document.title))
-            self._bump_generation()
-        self._apply_to_derived(removed_rows, added_rows, added_vectors, added_texts)
+            generation = self._bump_generation()
+        self._apply_to_derived(removed_rows, added_rows, added_vectors, added_texts, generation)
 
     def delete_documents(self, document_ids: Iterable[str]) -> int:
         """Remove documents and their chunks; returns how many documents existed. Unknown ids are ignored."""
@@ -383,9 +429,8 @@ class IndexStore:
                 if exists:
                     count += 1
                     removed_rows += self._delete_document_rows(document_id)
-            if count:
-                self._bump_generation()
-        self._apply_to_derived(removed_rows, [], [], [])
+            generation = self._bump_generation() if count else None
+        self._apply_to_derived(removed_rows, [], [], [], generation)
         return count
 
     def _delete_document_rows(self, document_id: str) -> list[int]:
@@ -394,7 +439,8 @@ class IndexStore:
         self._db.execute("DELETE FROM documents WHERE id = ?", (document_id,))
         return rows
 
-    def _bump_generation(self) -> None:
+    def _bump_generation(self) -> int:
+        """Count one more committed write (inside the write's transaction); returns the new generation."""
         self._db.execute(
             "INSERT INTO meta (key, value) VALUES ('generation', '1') "
             "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"
@@ -404,10 +450,21 @@ class IndexStore:
             "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
             (str(time.time()),),
         )
+        return self.generation
 
     def _apply_to_derived(
-        self, removed_rows: list[int], added_rows: list[int], vectors: list[np.ndarray], texts: list[str]
+        self,
+        removed_rows: list[int],
+        added_rows: list[int],
+        vectors: list[np.ndarray],
+        texts: list[str],
+        generation: int | None,
     ) -> None:
+        """Apply one committed write to the in-memory indexes; they are then of ``generation`` if
+        they were of the one just before it (otherwise another process wrote too, and the next
+        save reloads them)."""
+        if generation is not None and generation == self._view_generation + 1:
+            self._view_generation = generation
         if removed_rows:
             self._vectors.remove_ids(np.array(removed_rows, dtype=np.int64))
             self._bm25.delete(removed_rows)
@@ -418,10 +475,16 @@ class IndexStore:
             self._dirty = True
 
     def save(self) -> None:
-        """Write the derived files (FAISS, BM25) and the manifest, each atomically."""
+        """Write the derived files (FAISS, BM25) and the manifest, each atomically (call it holding ``writer_lock``).
+
+        The files are stamped with the generation they were built from; when the store has moved
+        past this instance's view, the view is reloaded first, so a stamp never claims chunks the
+        files lack.
+        """
         import faiss
 
-        generation = self.generation
+        self._sync_view()
+        generation = self._view_generation
         faiss_bytes = faiss.serialize_index(self._vectors).tobytes()
         atomic_write_bytes(self.index_dir / VECTORS_NAME, faiss_bytes)
         self._bm25.save(self.index_dir)
@@ -440,7 +503,7 @@ class IndexStore:
     def _try_save(self) -> bool:
         """Save unless another process holds the write lock (then it will save itself)."""
         try:
-            with self.writer_lock():
+            with self._folder_lock():
                 self.save()
             return True
         except (IndexStoreError, OSError):
@@ -485,6 +548,31 @@ class IndexStore:
             " LEFT JOIN chunks c ON c.document_id = d.id GROUP BY d.id ORDER BY d.source, d.id"
         )
         return [DocumentInfo(*row) for row in self._db.execute(query)]
+
+    def added_folders(self) -> list[str]:
+        """The folders documents were added from, in the order first added (see ``record_added_folders``)."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'added_folders'").fetchone()
+        return [str(folder) for folder in json.loads(row[0])] if row else []
+
+    def record_added_folders(self, paths: Iterable[str | Path]) -> None:
+        """Remember the folders ``paths`` name (a file's own folder for a file), so a page can show a
+        source's path relative to the folder it was added from instead of its whole absolute path."""
+        folders = self.added_folders()
+        for path in paths:
+            resolved = Path(path).expanduser().resolve()
+            folder = resolved if resolved.is_dir() else resolved.parent
+            if resolved.exists() and str(folder) not in folders:
+                folders.append(str(folder))
+        with self._db:
+            self._db.execute(
+                "INSERT INTO meta (key, value) VALUES ('added_folders', ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (json.dumps(folders),),
+            )
+
+    def document_rows(self) -> Iterator[tuple[str, str, str]]:
+        """``(id, sha256, source)`` of every document, without text."""
+        yield from self._db.execute("SELECT id, sha256, source FROM documents")
 
     def document_sources(self) -> dict[str, str]:
         """document id -> source path."""

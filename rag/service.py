@@ -1,8 +1,8 @@
 """The functions every front end calls (the ``rag`` CLI, the chat page, the HTTP API, the MCP server).
 
 Open the answer backends from settings, search, answer (streamed or whole), add files with a
-per-file report, list and remove documents: one path under all four, so a fix lands everywhere.
-The index itself is opened with :func:`rag.collection.open_collection`.
+per-file report, list and remove documents, keep feedback and saved conversations: one path under
+all four, so a fix lands everywhere. The index itself is opened with :func:`rag.collection.open_collection`.
 
 Usage::
 
@@ -20,6 +20,7 @@ imported when the first answer is asked for.
 from __future__ import annotations
 
 import queue
+import re
 import shutil
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -29,8 +30,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from index.ingest import AddReport, Ingestor
-from index.loaders import SUPPORTED_SUFFIXES, LoadError, discover_files
+from index.loaders import SUPPORTED_SUFFIXES, LoadError, discover_files, file_id
 from index.store import DocumentInfo, IndexStoreError
+from rag.chatlog import ConversationStore, Feedback, FeedbackStore
 from rag.collection import Collection
 from rag.retrieval.retriever import SEARCH_MODES
 from rag.types import Answer, AnswerDelta, Passage
@@ -265,11 +267,19 @@ class FileReport:
     document_id: str | None = None
 
     def line(self) -> str:
-        """The file as ``rag add`` reports it."""
-        return f"{self.status:<7} {self.file}" + (f": {self.reason}" if self.reason else "")
+        """The file as ``rag add`` reports it, on one line (a newline in a file name is written ``\\n``)."""
+        return _one_line(f"{self.status:<7} {self.file}" + (f": {self.reason}" if self.reason else ""))
 
     def to_dict(self) -> dict[str, Any]:
         return {"file": self.file, "status": self.status, "reason": self.reason, "document_id": self.document_id}
+
+
+def _one_line(text: str) -> str:
+    """``text`` with control characters (a newline or escape code in a file name) written as escapes."""
+    return _CONTROL_CHARACTERS.sub(lambda match: repr(match.group())[1:-1], text)
+
+
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass
@@ -403,7 +413,7 @@ def _add_one(collection: Collection, path: Path, shown_as: str, result: AddResul
         except IndexStoreError as error:
             # Another process (``rag add``) holds the index: say so for this file, go on with the rest.
             report = AddReport(failed=[LoadError(path, str(error).split(": ", 1)[-1])])
-    outcome = _outcome(report, shown_as, str(path.resolve()))
+    outcome = _outcome(report, shown_as, file_id(path))
     _merge(result.report, report)
     result.files.append(outcome)
     return outcome
@@ -448,3 +458,30 @@ def remove_documents(collection: Collection, document_ids: Sequence[str]) -> lis
         if source.parent == uploads:
             source.unlink(missing_ok=True)
     return present
+
+
+def added_folders(collection: Collection) -> list[str]:
+    """The folders the collection's documents were added from (to show sources relative to them)."""
+    with collection.reading() as retriever:
+        return retriever.store.added_folders()
+
+
+# ---- feedback and saved conversations ------------------------------------------------------------
+
+
+def record_feedback(collection: Collection, feedback: Feedback) -> Feedback:
+    """Keep a judgement of an answer beside the index it was asked of (``rag eval --from-feedback`` reads it).
+
+    Raises ``ChatLogError`` (a ``ValueError``) for an unknown rating or a missing question.
+    """
+    return FeedbackStore(collection.index_dir).record(feedback)
+
+
+def withdraw_feedback(collection: Collection, feedback_id: str) -> bool:
+    """Forget a judgement; False when it was not there."""
+    return FeedbackStore(collection.index_dir).delete(feedback_id)
+
+
+def conversations(index_dir: str | Path) -> ConversationStore:
+    """The saved conversations kept in the index folder ``index_dir`` (per user: the page with a login)."""
+    return ConversationStore(index_dir)

@@ -1,7 +1,8 @@
 """The chat page: a Gradio Blocks app over the collections of a ``CollectionManager``.
 
-``build_app`` lays out the page (settings sidebar, chat with its sources panel, documents tab)
-and wires it to the handlers in ``ui.chat`` and ``ui.library``; ``serve`` starts the server.
+``build_app`` lays out the page (sidebar with saved conversations and settings, chat with its
+sources panel and feedback form, documents tab) and wires it to the handlers in ``ui.chat``,
+``ui.saved``, ``ui.feedback`` and ``ui.library``; ``serve`` starts the server.
 
 Usage (what ``rag chat`` does)::
 
@@ -29,8 +30,10 @@ from rag.service import (
 from ui import render
 from ui.chat import DEFAULT_MODE, ChatHandlers
 from ui.collections import CollectionManager
+from ui.feedback import FeedbackHandlers
 from ui.js import HEADER_JS, SOURCES_PANEL_JS
 from ui.library import LibraryHandlers
+from ui.saved import BROWSER_STORAGE_KEY, SavedConversationHandlers, browser_secret
 from ui.theme import CSS, THEME
 
 # UI events are not part of the API: only ``/ask`` is, so the API page shows one clear endpoint.
@@ -39,6 +42,27 @@ _PRIVATE: dict[str, Any] = {"api_visibility": "private"}
 _ANSWERING: dict[str, Any] = {**_PRIVATE, "concurrency_id": "answer", "concurrency_limit": ANSWER_CONCURRENCY}
 # Uploads embed on the CPU: one at a time, whoever sends them.
 _INGESTING: dict[str, Any] = {**_PRIVATE, "concurrency_id": "ingest", "concurrency_limit": 1}
+
+
+@dataclass
+class _State:
+    """What one browser tab holds: the open conversation, its answers and the browser's saved conversations."""
+
+    conversation: gr.State
+    answers: gr.State
+    meta: gr.State
+    pending: gr.State
+    saved: gr.BrowserState
+    feedback_target: gr.State
+
+
+@dataclass
+class _Conversations:
+    new: gr.Button
+    listing: gr.Radio
+    title: gr.Textbox
+    rename: gr.Button
+    delete: gr.Button
 
 
 @dataclass
@@ -61,9 +85,18 @@ class _Chat:
     chatbot: gr.Chatbot
     question: gr.Textbox
     send: gr.Button
+    stop: gr.Button
     retry: gr.Button
     undo: gr.Button
-    clear: gr.Button
+    export: gr.DownloadButton
+    feedback_form: gr.Group
+    feedback_heading: gr.HTML
+    feedback_note: gr.Textbox
+    feedback_answer: gr.Textbox
+    feedback_source: gr.Textbox
+    feedback_send: gr.Button
+    feedback_close: gr.Button
+    feedback_status: gr.HTML
     sources: gr.HTML
 
 
@@ -77,8 +110,23 @@ class _Documents:
     remove_status: gr.HTML
 
 
-def _settings_sidebar(manager: CollectionManager, backends: Backends) -> _Settings:
+def _conversations_section() -> _Conversations:
+    gr.HTML('<div class="side-title">Conversations</div>')
+    new = gr.Button("+ New conversation", size="sm", variant="secondary", elem_id="new-conversation")
+    listing = gr.Radio(
+        choices=[], value=None, show_label=False, container=False, elem_id="conversations", elem_classes="conversation-list"
+    )
+    with gr.Accordion("Rename or delete", open=False, elem_id="conversation-edit"):
+        title = gr.Textbox(placeholder="a title for this conversation", show_label=False, container=False, elem_id="conversation-title")
+        with gr.Row():
+            rename = gr.Button("Rename", size="sm", elem_id="rename-conversation")
+            delete = gr.Button("Delete", size="sm", variant="stop", elem_id="delete-conversation")
+    return _Conversations(new, listing, title, rename, delete)
+
+
+def _settings_sidebar(manager: CollectionManager, backends: Backends) -> tuple[_Conversations, _Settings]:
     with gr.Sidebar(label="Settings", open=True, width=300, elem_id="settings"):
+        conversations = _conversations_section()
         gr.HTML('<div class="side-title">Collection</div>')
         collection = gr.Dropdown(
             choices=manager.choices(),
@@ -106,7 +154,7 @@ def _settings_sidebar(manager: CollectionManager, backends: Backends) -> _Settin
         )
         k = gr.Slider(1, MAX_K, value=DEFAULT_K, step=1, label="Passages per answer", elem_id="k")
         backend = gr.Radio(backends.labels, value=backends.labels[0], label="Answer backend", elem_id="backend")
-    return _Settings(collection, new_name, create, create_status, mode, k, backend)
+    return conversations, _Settings(collection, new_name, create, create_status, mode, k, backend)
 
 
 def _chat_tab(examples: list[dict[str, str]] | None) -> _Chat:
@@ -119,7 +167,8 @@ def _chat_tab(examples: list[dict[str, str]] | None) -> _Chat:
                 min_height=360,
                 examples=examples,
                 latex_delimiters=[],  # a "$" in a document is a dollar, not mathematics
-                buttons=[],  # copying would copy our HTML, not the answer's text
+                buttons=[],  # Gradio's copy would copy our HTML: each answer has its own Markdown copy link
+                feedback_options=("Like", "Dislike"),
                 placeholder="<div class='chat-placeholder'><strong>Ask your documents.</strong><br>"
                 "Every sentence of an answer links to the passage it came from.</div>",
             )
@@ -130,17 +179,56 @@ def _chat_tab(examples: list[dict[str, str]] | None) -> _Chat:
                     container=False,
                     scale=8,
                     autofocus=True,
-                    max_lines=6,
+                    lines=1,
+                    max_lines=6,  # Enter sends; Shift+Enter starts a new line, which the box grows to show
                     elem_id="question",
                 )
-                send = gr.Button("Ask", variant="primary", scale=1, min_width=80, elem_id="ask")
+                send = gr.Button("Ask", variant="primary", scale=1, min_width=72, elem_id="ask")
             with gr.Row(elem_id="chat-actions"):
+                stop = gr.Button("■ Stop", size="sm", variant="secondary", elem_id="stop")
                 retry = gr.Button("↻ Retry", size="sm", variant="secondary", elem_id="retry")
                 undo = gr.Button("↶ Undo", size="sm", variant="secondary", elem_id="undo")
-                clear = gr.Button("Clear", size="sm", variant="secondary", elem_id="clear")
-        with gr.Column(scale=2, min_width=300, elem_id="sources-column"):
+                export = gr.DownloadButton(
+                    "⤓ Export", size="sm", variant="secondary", interactive=False, elem_id="export"
+                )
+            with gr.Group(visible=False, elem_id="feedback-form") as feedback_form:
+                feedback_heading = gr.HTML(elem_id="feedback-heading")
+                feedback_note = gr.Textbox(label="What was wrong? (optional)", lines=2, elem_id="feedback-note")
+                feedback_answer = gr.Textbox(
+                    label="The correct answer, if you know it: the words a right answer contains",
+                    elem_id="feedback-answer",
+                )
+                feedback_source = gr.Textbox(
+                    label="Or the document that answers it (file name or path)", elem_id="feedback-source"
+                )
+                with gr.Row():
+                    feedback_send = gr.Button("Send feedback", variant="primary", size="sm", elem_id="feedback-send")
+                    feedback_close = gr.Button("Close", size="sm", elem_id="feedback-close")
+            feedback_status = gr.HTML(elem_id="feedback-status")
+        # An accordion so that on a phone, where the panel falls below the chat, it folds away (ui/js.py).
+        with (
+            gr.Column(scale=2, min_width=300, elem_id="sources-column"),
+            gr.Accordion("Sources", open=True, elem_id="sources-accordion"),
+        ):
             sources = gr.HTML(render.empty_sources_html(), js_on_load=SOURCES_PANEL_JS, elem_id="sources")
-    return _Chat(chatbot, question, send, retry, undo, clear, sources)
+    return _Chat(
+        chatbot,
+        question,
+        send,
+        stop,
+        retry,
+        undo,
+        export,
+        feedback_form,
+        feedback_heading,
+        feedback_note,
+        feedback_answer,
+        feedback_source,
+        feedback_send,
+        feedback_close,
+        feedback_status,
+        sources,
+    )
 
 
 def _documents_tab(rows: list[list[Any]], removable: list[tuple[str, str]]) -> _Documents:
@@ -178,20 +266,103 @@ def _documents_tab(rows: list[list[Any]], removable: list[tuple[str, str]]) -> _
     return _Documents(uploads, summary, table, to_remove, remove, remove_status)
 
 
-def _wire_chat(chat: ChatHandlers, page: _Chat, settings: _Settings, conversation: gr.State, answers: gr.State) -> None:
-    outputs = [page.chatbot, page.sources, conversation, answers, page.question]
-    asking = [page.question, conversation, answers, *settings.answer_inputs]
-    page.question.submit(chat.respond, asking, outputs, **_ANSWERING)
-    page.send.click(chat.respond, asking, outputs, **_ANSWERING)
-    page.chatbot.example_select(
-        chat.respond_to_example, [conversation, answers, *settings.answer_inputs], outputs, **_ANSWERING
-    )
-    page.retry.click(chat.retry, [conversation, answers, *settings.answer_inputs], outputs, **_ANSWERING)
-    page.undo.click(chat.undo, [conversation, answers], outputs, **_PRIVATE)
-    page.clear.click(chat.clear, None, outputs, **_PRIVATE)
-    page.chatbot.clear(chat.clear, None, outputs, **_PRIVATE)  # the chatbot's own trash button
+def _wire_chat(
+    chat: ChatHandlers,
+    saved: SavedConversationHandlers,
+    feedback: FeedbackHandlers,
+    page: _Chat,
+    side: _Conversations,
+    settings: _Settings,
+    state: _State,
+) -> None:
+    outputs = [page.chatbot, page.sources, state.conversation, state.answers, page.question, state.pending]
+    asking = [page.question, state.conversation, state.answers, *settings.answer_inputs]
+    # After every change the conversation is saved (browser or server) and the export refreshed.
+    persist_inputs = [state.conversation, state.answers, state.meta, state.saved]
+    persist_outputs = [state.meta, state.saved, side.listing, page.export]
+    answering = [
+        page.question.submit(chat.respond, asking, outputs, **_ANSWERING),
+        page.send.click(chat.respond, asking, outputs, **_ANSWERING),
+        page.chatbot.example_select(
+            chat.respond_to_example, [state.conversation, state.answers, *settings.answer_inputs], outputs, **_ANSWERING
+        ),
+        page.retry.click(chat.retry, [state.conversation, state.answers, *settings.answer_inputs], outputs, **_ANSWERING),
+    ]
+    for event in answering:
+        event.then(saved.persist, persist_inputs, persist_outputs, **_PRIVATE)
+    page.stop.click(
+        chat.stop,
+        [state.pending, state.conversation, state.answers, *settings.answer_inputs],
+        [page.chatbot, state.conversation, state.pending],
+        cancels=answering,
+        **_PRIVATE,
+    ).then(saved.persist, persist_inputs, persist_outputs, **_PRIVATE)
+    page.undo.click(
+        chat.undo, [state.conversation, state.answers, settings.collection], outputs[:5], **_PRIVATE
+    ).then(saved.persist, persist_inputs, persist_outputs, **_PRIVATE)
     # Showing a source is instant and must not queue behind answers.
-    page.sources.cite(chat.show_source, [conversation, answers], page.sources, concurrency_limit=None, **_PRIVATE)  # type: ignore[attr-defined]
+    page.sources.cite(  # type: ignore[attr-defined]
+        chat.show_source, [state.conversation, state.answers, settings.collection], page.sources,
+        concurrency_limit=None, **_PRIVATE,
+    )
+    form = [page.feedback_form, state.feedback_target]
+    page.chatbot.like(
+        feedback.rate,
+        [state.conversation, state.answers, state.meta],
+        [
+            state.conversation,
+            page.feedback_form,
+            page.feedback_heading,
+            page.feedback_note,
+            page.feedback_answer,
+            page.feedback_source,
+            state.feedback_target,
+            page.feedback_status,
+        ],
+        **_PRIVATE,
+    ).then(saved.persist, persist_inputs, persist_outputs, **_PRIVATE)
+    page.feedback_send.click(
+        feedback.send,
+        [
+            state.feedback_target,
+            page.feedback_note,
+            page.feedback_answer,
+            page.feedback_source,
+            state.conversation,
+            state.answers,
+            state.meta,
+        ],
+        [*form, page.feedback_status],
+        **_PRIVATE,
+    )
+    page.feedback_close.click(feedback.close, None, form, **_PRIVATE)
+
+
+def _wire_conversations(
+    saved: SavedConversationHandlers, page: _Chat, side: _Conversations, settings: _Settings, state: _State, demo: gr.Blocks
+) -> None:
+    opened = [
+        page.chatbot,
+        page.sources,
+        state.conversation,
+        state.answers,
+        state.meta,
+        settings.collection,
+        side.title,
+        side.listing,
+        page.export,
+    ]
+    side.listing.input(saved.reopen, [side.listing, state.saved], opened, **_PRIVATE)
+    side.new.click(saved.new, [settings.collection, state.saved], opened, **_PRIVATE)
+    page.chatbot.clear(saved.new, [settings.collection, state.saved], opened, **_PRIVATE)  # its own trash button
+    side.rename.click(
+        saved.rename,
+        [side.title, state.conversation, state.answers, state.meta, state.saved],
+        [state.meta, state.saved, side.listing, page.export],
+        **_PRIVATE,
+    )
+    side.delete.click(saved.delete, [state.meta, settings.collection, state.saved], [*opened, state.saved], **_PRIVATE)
+    demo.load(saved.load, [state.saved, settings.collection], opened, **_PRIVATE)
 
 
 def _wire_library(
@@ -200,8 +371,7 @@ def _wire_library(
     chat: _Chat,
     documents: _Documents,
     settings: _Settings,
-    conversation: gr.State,
-    answers: gr.State,
+    state: _State,
     demo: gr.Blocks,
 ) -> None:
     view = [header, documents.table, documents.to_remove, chat.chatbot]  # what collection_view returns
@@ -221,7 +391,10 @@ def _wire_library(
         **_INGESTING,
     )
     settings.collection.change(
-        library.switch, settings.collection, [*view, chat.sources, conversation, answers, chat.question], **_PRIVATE
+        library.switch,
+        [settings.collection, state.meta],
+        [*view, chat.sources, state.conversation, state.answers, chat.question, state.meta],
+        **_PRIVATE,
     )
     settings.create.click(
         library.create, settings.new_name, [settings.collection, settings.new_name, settings.create_status], **_PRIVATE
@@ -234,21 +407,33 @@ def build_app(manager: CollectionManager, backends: Backends | None = None) -> g
     """The chat page over ``manager``'s collections; the API endpoint ``/ask`` answers with JSON."""
     backends = backends or extractive_only()
     chat = ChatHandlers(manager, backends)
+    saved = SavedConversationHandlers(chat)
+    feedback = FeedbackHandlers(chat)
     library = LibraryHandlers(manager)
     header_html, rows, removable, examples = library.collection_view(str(manager.default_dir))
 
     with gr.Blocks(title="rag-assistant", analytics_enabled=False, fill_width=True) as demo:
-        conversation = gr.State([])
-        answers = gr.State({})
-        settings = _settings_sidebar(manager, backends)
+        state = _State(
+            conversation=gr.State([]),
+            answers=gr.State({}),
+            meta=gr.State({}),  # set on page load (ui.saved): a new conversation or the last one
+            pending=gr.State(""),
+            # Used only without a login; with --auth conversations are kept per user on the server.
+            saved=gr.BrowserState(
+                {"conversations": []}, storage_key=BROWSER_STORAGE_KEY, secret=browser_secret(manager.default_dir)
+            ),
+            feedback_target=gr.State({}),
+        )
+        side, settings = _settings_sidebar(manager, backends)
         header = gr.HTML(header_html, js_on_load=HEADER_JS, elem_id="app-header")
         with gr.Tabs(elem_id="tabs"):
             with gr.Tab("Chat", id="chat", elem_id="chat-tab"):
                 chat_page = _chat_tab(examples["examples"])
             with gr.Tab("Documents", id="documents", elem_id="documents-tab"):
                 documents_page = _documents_tab(rows, removable["choices"])
-        _wire_chat(chat, chat_page, settings, conversation, answers)
-        _wire_library(library, header, chat_page, documents_page, settings, conversation, answers, demo)
+        _wire_chat(chat, saved, feedback, chat_page, side, settings, state)
+        _wire_conversations(saved, chat_page, side, settings, state, demo)
+        _wire_library(library, header, chat_page, documents_page, settings, state, demo)
         gr.api(chat.ask_api, api_name="ask", concurrency_id="answer", concurrency_limit=ANSWER_CONCURRENCY)
     return demo
 
@@ -258,7 +443,7 @@ def serve(
     *,
     host: str = "127.0.0.1",
     port: int | None = None,
-    auth: tuple[str, str] | None = None,
+    auth: tuple[str, str] | list[tuple[str, str]] | None = None,
     open_browser: bool = False,
     block: bool = True,
 ) -> str:

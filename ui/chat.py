@@ -1,8 +1,9 @@
-"""The conversation: streaming answers, the sources panel, retry/undo/clear, and the JSON ``ask`` API.
+"""The conversation: streaming answers, stop, the sources panel, retry/undo, and the JSON ``ask`` API.
 
 Handlers are plain functions of the session's state: ``conversation`` (a list of turns, each a
-question and the id of its answer) and ``answers`` (Answer by id). The chatbot's messages are
-rendered from that state, so undo and retry never have to parse HTML back.
+question, the id of its answer and the settings it was asked with) and ``answers`` (Answer by id).
+The chatbot's messages are rendered from that state, so undo and retry never have to parse HTML
+back. Saving conversations is :mod:`ui.saved`'s job, feedback :mod:`ui.feedback`'s.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from rag import service
 from rag.retrieval.retriever import SEARCH_MODES
 from rag.service import DEFAULT_K, MAX_K, AssistantPool, Backends, EmptyIndexError
 from rag.types import Answer
-from ui import render
+from ui import export, render
 from ui.collections import CollectionManager
 
 logger = logging.getLogger(__name__)
@@ -34,8 +35,11 @@ sentence appearing word by word is easier to follow (and what the user guide pro
 language model slower than this is never delayed."""
 _WORDS = re.compile(r"\s*\S+\s*|\s+")
 
-Turn = dict[str, str]
-"""One exchange: ``{"question", "answer_id"}``, plus ``"error"`` when no answer came."""
+Turn = dict[str, Any]
+"""One exchange: ``{"question", "answer_id", "settings"}``, plus ``"error"`` when no answer came and
+``"feedback"`` (``"up"``/``"down"``) with ``"feedback_id"`` once the user judged the answer.
+``settings`` holds the ``collection``, ``mode``, ``k`` and ``backend`` it was asked with."""
+STOPPED = "Stopped before the answer was finished: Retry asks again."
 Answers = dict[str, Answer]
 
 
@@ -55,15 +59,29 @@ def plain_history(conversation: list[Turn], answers: Answers) -> list[dict[str, 
     return history
 
 
-def chat_messages(conversation: list[Turn], answers: Answers) -> list[dict[str, str]]:
-    """The chatbot's messages, rendered from the conversation."""
+def chat_messages(conversation: list[Turn], answers: Answers, folders: Sequence[str] = ()) -> list[dict[str, str]]:
+    """The chatbot's messages, rendered from the conversation; each answer carries its copy button."""
     messages = []
     for turn in conversation:
         messages.append({"role": "user", "content": render.question_html(turn["question"])})
         answer = answers.get(turn["answer_id"])
-        content = render.answer_html(answer, turn["answer_id"]) if answer else render.error_html(turn.get("error", ""))
+        if answer is None:
+            content = render.error_html(turn.get("error", ""))
+        else:
+            markdown = export.answer_markdown(turn["question"], answer, folders)
+            content = render.answer_html(answer, turn["answer_id"]) + render.answer_tools_html(turn["answer_id"], markdown)
         messages.append({"role": "assistant", "content": content})
     return messages
+
+
+def feedback_values(conversation: list[Turn]) -> list[str | None]:
+    """The thumbs each answer shows (the chatbot's ``feedback_value``), one entry per turn."""
+    return [{"up": "Like", "down": "Dislike"}.get(turn.get("feedback", "")) for turn in conversation]
+
+
+def chat_view(conversation: list[Turn], answers: Answers, folders: Sequence[str] = ()) -> dict[str, Any]:
+    """The chatbot's update: its messages and the thumbs given, so a reopened conversation shows both."""
+    return gr.update(value=chat_messages(conversation, answers, folders), feedback_value=feedback_values(conversation))
 
 
 def clamp_settings(mode: str, k: float) -> tuple[str, int]:
@@ -79,6 +97,29 @@ class ChatHandlers:
         self.backends = backends
         self.assistants = AssistantPool(backends)
 
+    def folders(self, collection_dir: str | None) -> list[str]:
+        """The folders of a collection's documents (sources are shown relative to them); none if it cannot open."""
+        try:
+            return service.added_folders(self.manager.get(collection_dir))
+        except (IndexStoreError, ValueError, OSError):
+            return []
+
+    def view(self, conversation: list[Turn], answers: Answers, collection_dir: str | None) -> dict[str, Any]:
+        """The chatbot's update for ``conversation`` (see :func:`chat_view`)."""
+        return chat_view(conversation, answers, self.folders(collection_dir))
+
+    def panel(
+        self, conversation: list[Turn], answers: Answers, collection_dir: str | None, answer_id: str | None = None
+    ) -> str:
+        """The sources panel for ``answer_id`` (default: the last answer), or the empty panel."""
+        for turn in reversed(conversation):
+            if turn["answer_id"] in answers and answer_id in (None, turn["answer_id"]):
+                answer = answers[turn["answer_id"]]
+                return render.sources_html(
+                    answer, turn["answer_id"], turn["question"], folders=self.folders(collection_dir)
+                )
+        return render.empty_sources_html()
+
     # ---- asking ---------------------------------------------------------------------------
 
     def respond(
@@ -91,16 +132,20 @@ class ChatHandlers:
         k: float,
         backend: str,
     ) -> Iterator[tuple[Any, ...]]:
-        """Stream an answer; yields (chatbot, sources panel, conversation, answers, question box)."""
+        """Stream an answer; yields (chatbot, sources panel, conversation, answers, question box, pending).
+
+        ``pending`` is the question being answered, so Stop can keep it in the conversation.
+        """
         question = (question or "").strip()
         if not question:
-            yield gr.skip(), gr.skip(), conversation, answers, gr.skip()
+            yield gr.skip(), gr.skip(), conversation, answers, gr.skip(), ""
             return
-        shown = chat_messages(conversation, answers) + [
+        folders = self.folders(collection_dir)
+        shown = chat_messages(conversation, answers, folders) + [
             {"role": "user", "content": render.question_html(question)},
             {"role": "assistant", "content": render.thinking_html()},
         ]
-        yield shown, gr.skip(), conversation, answers, ""
+        yield shown, gr.skip(), conversation, answers, "", question
         answer: Answer | None = None
         error = ""
         try:
@@ -109,19 +154,32 @@ class ChatHandlers:
             ):
                 if answer is None:
                     shown = [*shown[:-1], {"role": "assistant", "content": render.streaming_html(text)}]
-                    yield shown, gr.skip(), conversation, answers, ""
+                    yield shown, gr.skip(), conversation, answers, "", question
         except UserFacingError as failure:
             error = str(failure)
-        turn: Turn = {"question": question, "answer_id": uuid.uuid4().hex[:12]}
+        turn = new_turn(question, collection_dir, mode, k, self.backends.label(backend))
         answers = dict(answers)
         if answer is not None:
             answers[turn["answer_id"]] = answer
-            panel = render.sources_html(answer, turn["answer_id"], question)
+            panel = render.sources_html(answer, turn["answer_id"], question, folders=folders)
         else:
             turn["error"] = error or "The assistant gave no answer."
             panel = render.empty_sources_html()
         conversation = conversation + [turn]
-        yield chat_messages(conversation, answers), panel, conversation, answers, ""
+        yield chat_view(conversation, answers, folders), panel, conversation, answers, "", ""
+
+    def stop(
+        self, pending: str, conversation: list[Turn], answers: Answers, collection_dir: str, mode: str, k: float, backend: str
+    ) -> tuple[Any, ...]:
+        """After Stop cancelled an answer: keep its question as an unanswered turn (Retry asks it again).
+
+        Returns (chatbot, conversation, pending).
+        """
+        if pending:
+            turn = new_turn(pending, collection_dir, mode, k, self.backends.label(backend))
+            turn["error"] = STOPPED
+            conversation = conversation + [turn]
+        return self.view(conversation, answers, collection_dir), conversation, ""
 
     def _stream(
         self, question: str, history: list[dict[str, str]], collection_dir: str, mode: str, k: float, backend: str
@@ -175,28 +233,28 @@ class ChatHandlers:
     def retry(
         self, conversation: list[Turn], answers: Answers, collection_dir: str, mode: str, k: float, backend: str
     ) -> Iterator[tuple[Any, ...]]:
-        """Ask the last question again (after changing settings, say) in place of its answer."""
+        """Ask the last question again (after changing settings, say) in place of its answer; the
+        earlier turns stay as they were."""
         if not conversation:
-            yield gr.skip(), gr.skip(), conversation, answers, gr.skip()
+            yield gr.skip(), gr.skip(), conversation, answers, gr.skip(), ""
             return
         last = conversation[-1]
         yield from self.respond(last["question"], conversation[:-1], answers, collection_dir, mode, k, backend)
 
-    def undo(self, conversation: list[Turn], answers: Answers) -> tuple[Any, ...]:
+    def undo(self, conversation: list[Turn], answers: Answers, collection_dir: str) -> tuple[Any, ...]:
         """Drop the last exchange and put its question back in the box for editing."""
         if not conversation:
             return gr.skip(), gr.skip(), conversation, answers, gr.skip()
         removed, conversation = conversation[-1], conversation[:-1]
         answers = {key: value for key, value in answers.items() if key != removed["answer_id"]}
-        panel = _panel_for_last(conversation, answers)
-        return chat_messages(conversation, answers), panel, conversation, answers, removed["question"]
-
-    def clear(self) -> tuple[Any, ...]:
-        return [], render.empty_sources_html(), [], {}, ""
+        panel = self.panel(conversation, answers, collection_dir)
+        return self.view(conversation, answers, collection_dir), panel, conversation, answers, removed["question"]
 
     # ---- sources --------------------------------------------------------------------------
 
-    def show_source(self, event: gr.EventData, conversation: list[Turn], answers: Answers) -> Any:
+    def show_source(
+        self, event: gr.EventData, conversation: list[Turn], answers: Answers, collection_dir: str | None = None
+    ) -> Any:
         """The sources panel for a clicked marker; ``event`` carries ``answer_id`` and ``marker``."""
         answer_id = str(getattr(event, "answer_id", "") or "")
         try:
@@ -207,7 +265,7 @@ class ChatHandlers:
         if answer is None:
             return gr.skip()  # a link in an answer that was undone: nothing to show
         question = next((t["question"] for t in conversation if t["answer_id"] == answer_id), "")
-        return render.sources_html(answer, answer_id, question, selected=marker)
+        return render.sources_html(answer, answer_id, question, selected=marker, folders=self.folders(collection_dir))
 
     # ---- API ------------------------------------------------------------------------------
 
@@ -261,8 +319,8 @@ class _Pacer:
             yield text
 
 
-def _panel_for_last(conversation: list[Turn], answers: Answers) -> str:
-    for turn in reversed(conversation):
-        if turn["answer_id"] in answers:
-            return render.sources_html(answers[turn["answer_id"]], turn["answer_id"], turn["question"])
-    return render.empty_sources_html()
+def new_turn(question: str, collection_dir: str, mode: str, k: float, backend: str) -> Turn:
+    """A turn for ``question`` with a fresh answer id and the settings it is asked with."""
+    mode, top_k = clamp_settings(mode, k)
+    settings = {"collection": str(collection_dir or ""), "mode": mode, "k": top_k, "backend": backend}
+    return {"question": question, "answer_id": uuid.uuid4().hex[:12], "settings": settings}

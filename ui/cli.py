@@ -29,6 +29,20 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(code=1)
 
 
+def parse_logins(values: list[str] | None) -> list[tuple[str, str]] | None:
+    """Each ``"user:password"`` of ``--auth`` (given once per user) as a pair; None when no login is wanted.
+
+    >>> parse_logins(["ada:one", "bob:two"])
+    [('ada', 'one'), ('bob', 'two')]
+    """
+    logins = [login for login in (parse_auth(value) for value in values or []) if login]
+    users = [user for user, _ in logins]
+    duplicated = sorted({user for user in users if users.count(user) > 1})
+    if duplicated:
+        raise ValueError(f"--auth names {', '.join(duplicated)} more than once")
+    return logins or None
+
+
 def parse_auth(value: str | None) -> tuple[str, str] | None:
     """``"user:password"`` as a (user, password) pair; None when no login is wanted.
 
@@ -132,8 +146,13 @@ def chat_command(
         ),
     ] = None,
     auth: Annotated[
-        str | None,
-        typer.Option(envvar=AUTH_ENV, help="Require a login, given as user:password.", show_default=False),
+        list[str] | None,
+        typer.Option(
+            envvar=AUTH_ENV,
+            help="Require a login, given as user:password; repeat it for more users (in $RAG_AUTH, separated "
+            "by spaces). Each user's conversations are then kept on the server, apart from the others'.",
+            show_default=False,
+        ),
     ] = None,
     open_browser: Annotated[
         bool | None,
@@ -146,7 +165,7 @@ def chat_command(
 ) -> None:
     """Open the chat page: ask questions, see cited sources, upload documents."""
     try:
-        credentials = parse_auth(auth)
+        credentials = parse_logins(auth)
     except ValueError as error:
         raise _fail(str(error)) from None
     index_dir = _resolve_index(index)

@@ -6,6 +6,7 @@ document table, remove list, example questions), computed by ``collection_view``
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -17,6 +18,7 @@ from ui import render
 from ui.collections import CollectionManager
 from ui.documents import document_choices, document_rows, remove_document, summary_html
 from ui.examples import example_questions
+from ui.saved import new_meta
 
 
 def header_html(collection: Collection, document_count: int) -> str:
@@ -30,6 +32,21 @@ def header_html(collection: Collection, document_count: int) -> str:
         f'<span class="pill-name">{render.escape(collection.name)}</span>'
         f'<span class="pill-count">{document_count} {noun}</span></div></div>'
     )
+
+
+def discard_uploads(files: list[str]) -> None:
+    """Delete Gradio's temporary copies of uploaded files (and their folders, when left empty).
+
+    ``add_uploads`` keeps its own copy in the index's ``uploads/`` folder; Gradio's copies used to
+    stay in its temporary folder for as long as the server ran (issue 10).
+    """
+    for name in files:
+        path = Path(name)
+        path.unlink(missing_ok=True)
+        try:
+            path.parent.rmdir()  # Gradio puts each upload in a folder of its own
+        except OSError:
+            pass  # not empty, or not ours to remove
 
 
 class LibraryHandlers:
@@ -61,11 +78,14 @@ class LibraryHandlers:
         if not files:
             return (gr.skip(),) * 6
         collection = self.manager.get(collection_dir)
-        result = service.add_uploads(
-            collection,
-            files,
-            progress=lambda done, total, name: progress((done, total), desc=f"Adding {name}", unit="files"),
-        )
+        try:
+            result = service.add_uploads(
+                collection,
+                files,
+                progress=lambda done, total, name: progress((done, total), desc=f"Adding {name}", unit="files"),
+            )
+        finally:
+            discard_uploads(files)
         return (summary_html(result), None, *self.collection_view(collection_dir))
 
     def remove(self, document_id: str | None, collection_dir: str) -> tuple[Any, ...]:
@@ -75,17 +95,21 @@ class LibraryHandlers:
         message = remove_document(self.manager.get(collection_dir), document_id)
         return (f"<p>{render.escape(message)}</p>", *self.collection_view(collection_dir))
 
-    def switch(self, collection_dir: str) -> tuple[Any, ...]:
-        """Serve another collection; the conversation starts over, since its sources are elsewhere.
+    def switch(self, collection_dir: str, meta: dict[str, Any] | None = None) -> tuple[Any, ...]:
+        """Serve another collection; a new conversation starts, since its sources are elsewhere (the
+        one that was open stays saved). Reopening a saved conversation switches to its collection
+        too, and then it stays open: ``meta`` (the open conversation) already names that collection.
 
-        Returns (*collection view, sources panel, conversation, answers, question box).
+        Returns (*collection view, sources panel, conversation, answers, question box, meta).
         """
         try:
             view = self.collection_view(collection_dir)
         except (IndexStoreError, ValueError) as error:
             gr.Warning(str(error))
-            return (gr.skip(),) * 8
-        return (*view, render.empty_sources_html(), [], {}, "")
+            return (gr.skip(),) * 9
+        if meta and meta.get("collection") == collection_dir:
+            return (*view, gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip())
+        return (*view, render.empty_sources_html(), [], {}, "", new_meta(collection_dir))
 
     def create(self, name: str) -> tuple[Any, Any, str]:
         """Create an empty collection and switch to it; returns (dropdown update, name box, status)."""

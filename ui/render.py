@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,6 +47,24 @@ def escape(text: str) -> str:
 def cite_href(answer_id: str, marker: int) -> str:
     """The link target of marker ``marker`` of answer ``answer_id`` (read back by ``ui/js.py``)."""
     return f"#cite-{answer_id}-{marker}"
+
+
+def answer_tools_html(answer_id: str, markdown: str) -> str:
+    """The copy button under an answer, with the Markdown it copies (``ui.export``) hidden beside it.
+
+    The Markdown travels inside the message as escaped text whose line breaks are ``&#10;``, so the
+    message stays one HTML block for the chatbot's renderer, and the copy needs no request: the
+    click handler in ``ui/js.py`` copies the hidden element's text.
+
+    >>> answer_tools_html("a1", "# T\\n\\n<b>x</b>")
+    '<div class="answer-tools"><a class="copy-answer" href="#copy-a1" title="Copy the answer and its sources as Markdown">Copy</a><div class="answer-export"># T&#10;&#10;&lt;b&gt;x&lt;/b&gt;</div></div>'
+    """
+    text = html.escape(markdown, quote=True).replace("\n", "&#10;")
+    return (
+        '<div class="answer-tools">'
+        f'<a class="copy-answer" href="#copy-{answer_id}" title="Copy the answer and its sources as Markdown">Copy</a>'
+        f'<div class="answer-export">{text}</div></div>'
+    )
 
 
 # --------------------------------------------------------------------------- chat messages
@@ -208,6 +226,7 @@ def sources_html(
     question: str = "",
     selected: int | None = None,
     document_text: DocumentText | None = None,
+    folders: Sequence[str] = (),
 ) -> str:
     """The sources panel for one answer: a card per cited passage, ``selected`` expanded.
 
@@ -220,14 +239,16 @@ def sources_html(
     if selected is None and citations:
         selected = citations[0].marker
     cards = [
-        _source_card(citation, answer, answer_id, citation.marker == selected, document_text) for citation in citations
+        _source_card(citation, answer, answer_id, citation.marker == selected, document_text, folders)
+        for citation in citations
     ]
     if not cards:
         note = "No passage answered this question." if answer.abstained else "This answer cites no passage."
         cards.append(f'<p class="muted">{note}</p>')
     cited_chunks = {c.chunk_id for c in answer.citations}
     uncited = [p for p in answer.passages if p.chunk_id not in cited_chunks]
-    return f'<div class="sources-panel">{heading}{"".join(cards)}{_other_passages(uncited, answer.abstained)}</div>'
+    others = _other_passages(uncited, answer.abstained, folders)
+    return f'<div class="sources-panel">{heading}{"".join(cards)}{others}</div>'
 
 
 def _panel_heading(question: str) -> str:
@@ -237,7 +258,12 @@ def _panel_heading(question: str) -> str:
 
 
 def _source_card(
-    citation: Citation, answer: Answer, answer_id: str, selected: bool, document_text: DocumentText | None
+    citation: Citation,
+    answer: Answer,
+    answer_id: str,
+    selected: bool,
+    document_text: DocumentText | None,
+    folders: Sequence[str] = (),
 ) -> str:
     spans = [(c.start, c.end) for c in answer.citations if c.marker == citation.marker]
     excerpt = _excerpt_for(citation, spans, answer.passages, document_text, full=selected)
@@ -251,13 +277,13 @@ def _source_card(
         f'<article class="{classes}" data-marker="{citation.marker}">'
         f'<header><a class="card-marker" href="{cite_href(answer_id, citation.marker)}">{citation.marker}</a>'
         f'<span class="card-title">{escape(citation.title or Path(citation.source).name)}</span></header>'
-        f"{_meta_line(citation.source, citation.page, _heading_of(citation, answer.passages))}"
+        f"{_meta_line(citation.source, citation.page, _heading_of(citation, answer.passages), folders)}"
         f'<blockquote class="passage">{_excerpt_html(excerpt)}</blockquote>{flag}</article>'
     )
 
 
-def _meta_line(source: str, page: int | None, heading: str) -> str:
-    parts = [f'<span class="path" title="{html.escape(source)}">{escape(display_path(source))}</span>']
+def _meta_line(source: str, page: int | None, heading: str, folders: Sequence[str] = ()) -> str:
+    parts = [f'<span class="path" title="{html.escape(source)}">{escape(relative_source(source, folders))}</span>']
     if page:
         parts.append(f"<span>page {page}</span>")
     if heading:
@@ -275,6 +301,22 @@ def display_path(source: str) -> str:
     if home not in ("", "/") and (source == home or source.startswith(home + "/")):
         return "~" + source[len(home) :]
     return source
+
+
+def relative_source(source: str, folders: Sequence[str] = ()) -> str:
+    """A source path shown from the folder it was added from (that folder's name first), when known.
+
+    >>> relative_source("/home/ada/notes/garden/tomatoes.md", ["/home/ada/notes", "/home/ada/notes/garden"])
+    'garden/tomatoes.md'
+    >>> relative_source("/srv/other/a.md", ["/home/ada/notes"])
+    '/srv/other/a.md'
+    """
+    path = Path(source)
+    containing = [Path(folder) for folder in folders if path.is_relative_to(folder) and path != Path(folder)]
+    if not containing:
+        return display_path(source)
+    folder = max(containing, key=lambda candidate: len(candidate.parts))
+    return (Path(folder.name) / path.relative_to(folder)).as_posix()
 
 
 def _heading_of(citation: Citation, passages: list[Passage]) -> str:
@@ -357,14 +399,14 @@ def _excerpt_html(excerpt: _Excerpt) -> str:
     return "".join(out)
 
 
-def _other_passages(passages: list[Passage], open_by_default: bool) -> str:
+def _other_passages(passages: list[Passage], open_by_default: bool, folders: Sequence[str] = ()) -> str:
     if not passages:
         return ""
     label = "Closest passages" if open_by_default else f"{len(passages)} more retrieved, not cited"
     items = "".join(
         f'<li><div class="other-title">{escape(p.title or Path(p.source).name)}'
         f'<span class="score">{p.score:.2f}</span></div>'
-        f"{_meta_line(p.source, p.page, p.chunk.heading)}"
+        f"{_meta_line(p.source, p.page, p.chunk.heading, folders)}"
         f'<div class="other-text">{escape(_clip(p.text, 320))}</div></li>'
         for p in passages
     )

@@ -20,6 +20,8 @@ THEME = gr.themes.Soft(
     # Plain field titles: the Soft theme's tinted title chips compete with the answer's markers.
     block_title_background_fill="none",
     block_title_text_color="*neutral_700",
+    block_title_text_color_dark="*neutral_200",  # dark mode (the system's, or ?__theme=dark)
+    body_background_fill_dark="*neutral_950",
     block_title_text_weight="600",
     block_title_padding="0",
     block_title_radius="0",

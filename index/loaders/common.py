@@ -28,6 +28,10 @@ MAX_TITLE_CHARS = 120
 # Share of control characters above which decoded bytes are treated as binary, not text.
 _MAX_CONTROL_CHAR_RATIO = 0.05
 _BINARY_SNIFF_CHARS = 65_536
+# Share of ASCII below which text that is not UTF-8 is taken for binary data.
+_MIN_ASCII_SHARE_OF_LEGACY_TEXT = 0.7
+_SURROGATES = re.compile("[\ud800-\udfff]")
+_WORD = re.compile(r"[^\W\d_]{2}")
 
 
 class LoadError(Exception):
@@ -38,7 +42,7 @@ class LoadError(Exception):
     """
 
     def __init__(self, path: str | Path, reason: str) -> None:
-        self.path = str(path)
+        self.path = shown_path(path)
         self.reason = reason
         super().__init__(f"{self.path}: {reason}")
 
@@ -49,6 +53,46 @@ class SkippedFile:
 
     path: str
     reason: str
+
+
+def shown_path(path: str | Path) -> str:
+    """``path`` as text that can be printed, stored and sent as JSON: the bytes of a file name that
+    is not valid UTF-8 (which Python keeps as lone surrogates) are written as ``\\xNN``.
+
+    >>> shown_path(Path(b"/tmp/caf\\xe9.txt".decode("utf-8", "surrogateescape")))
+    '/tmp/caf\\\\xe9.txt'
+    """
+    text = str(path)
+    if not _SURROGATES.search(text):
+        return text
+    if _only_escapes(text):
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return without_surrogates(text)
+
+
+def file_id(path: Path) -> str:
+    """The document id (and source) of a file: its absolute path, resolved, as :func:`shown_path` writes it."""
+    return shown_path(path.resolve().as_posix())
+
+
+def source_exists(source: str) -> bool:
+    """Whether the file a document's ``source`` names is still there (also when :func:`shown_path`
+    had to escape its name)."""
+    if Path(source).exists():
+        return True
+    unescaped = re.sub(r"\\x([0-9a-f]{2})", lambda match: chr(0xDC00 + int(match.group(1), 16)), source)
+    return unescaped != source and Path(unescaped).exists()
+
+
+def without_surrogates(text: str) -> str:
+    """``text`` with lone surrogates (from a JSON ``"\\ud800"`` escape or a bad file name) replaced by U+FFFD:
+    they cannot be encoded as UTF-8, so SQLite and hashing would fail on them."""
+    return _SURROGATES.sub("\ufffd", text) if _SURROGATES.search(text) else text
+
+
+def _only_escapes(text: str) -> bool:
+    """True when every surrogate in ``text`` is one of the ``surrogateescape`` bytes (U+DC80..U+DCFF)."""
+    return all("\udc80" <= char <= "\udcff" for char in _SURROGATES.findall(text))
 
 
 def os_reason(error: OSError) -> str:
@@ -77,11 +121,11 @@ def file_document(
     """A loaded file as a Document whose blocks are classified (``hints``: blocks the loader knows)."""
     if not text.strip():
         raise LoadError(path, "empty file (no text)")
-    absolute = path.resolve().as_posix()
+    absolute = file_id(path)
     return Document(
         id=absolute,
         source=absolute,
-        title=title or path.stem,
+        title=title or shown_path(path.stem),
         text=text,
         metadata=metadata,
         page_starts=page_starts or [],
@@ -97,7 +141,7 @@ def normalise_text(text: str) -> str:
     >>> normalise_text("a  \\r\\n\\r\\n\\r\\n\\r\\nb\\x00\\n")
     'a\\n\\nb'
     """
-    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
+    text = without_surrogates(text).replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
     text = "\n".join(line.rstrip() for line in text.split("\n"))
     text = re.sub(r"\n{3,}", "\n\n", text)
     return text.strip("\n")
@@ -140,8 +184,10 @@ def decode_text(path: Path, raw: bytes, declared: str | None = None) -> tuple[st
             break
     else:
         text, encoding = _guess_encoding(raw)
-    if _looks_binary(text):
+    if _looks_binary(text) or (encoding not in ("utf-8", declared) and _mostly_not_ascii(text)):
         raise LoadError(path, "binary data, not text")
+    if text.strip() and not _WORD.search(text):
+        raise LoadError(path, "no text (not one word of two letters)")
     return text, str(encoding)
 
 
@@ -163,6 +209,15 @@ def _guess_encoding(raw: bytes) -> tuple[str, str]:
     if best is None:
         return raw.decode("latin-1"), "latin-1"
     return str(best), best.encoding
+
+
+def _mostly_not_ascii(text: str) -> bool:
+    """True for bytes that only a legacy code page could decode and that are mostly not ASCII:
+    random bytes read as cp1252 (17 files of 1 to 7 random bytes were indexed as text). Real
+    Windows-1252 or Latin-1 text is mostly ASCII with a few accented letters."""
+    sample = text[:_BINARY_SNIFF_CHARS]
+    ascii_text = sum(1 for char in sample if " " <= char <= "~" or char in "\t\n\r")
+    return ascii_text < _MIN_ASCII_SHARE_OF_LEGACY_TEXT * len(sample)
 
 
 def _looks_binary(text: str) -> bool:

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from index.limits import LimitExceeded, check_time_budget
 from index.loaders.common import HeadingPath, LoadError, collapse_spaces, file_document, file_metadata, normalise_text
 from index.types import Document, Section
 
@@ -42,6 +43,8 @@ def _read_docx(path: Path, raw: bytes) -> Any:
 
     try:
         return docx.Document(io.BytesIO(raw))
+    except LimitExceeded:
+        raise
     except Exception as error:  # noqa: BLE001 - reported as a LoadError naming the file
         # A damaged DOCX surfaces as a zip, XML or package error depending on where it broke.
         detail = str(error).strip() or type(error).__name__
@@ -54,9 +57,12 @@ def _docx_blocks(document: Any) -> Iterator[tuple[str, int]]:
     from docx.table import Table
 
     for item in document.iter_inner_content():
+        check_time_budget()
         if isinstance(item, Table):
             yield _docx_table_text(item), 0
             continue
+        if not item.text.strip():
+            continue  # before the style lookup: a DOCX of 3 million empty paragraphs took minutes
         style = item.style.name if item.style is not None else ""
         match = _DOCX_HEADING_STYLE.match(style)
         yield item.text, int(match.group(1)) if match else (1 if style == "Title" else 0)

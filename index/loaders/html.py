@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from index.limits import check_time_budget
 from index.loaders.common import (
     HeadingPath,
     collapse_spaces,
@@ -87,7 +89,7 @@ def _html_content_root(soup: Any, builder: _HtmlTextBuilder) -> Any:
     return content
 
 
-TRAFILATURA_MAX_CHARS = 5_000_000
+TRAFILATURA_MAX_CHARS = 2_000_000
 """Larger pages are read from <body> as they are (main-content extraction would take long)."""
 _CODE_PLACEHOLDER = "RAGCODEBLOCK"
 
@@ -102,10 +104,15 @@ def _main_content(markup: str) -> Any:
         return None
     from bs4 import BeautifulSoup
 
-    extracted = trafilatura.extract(
-        markup, output_format="html", include_formatting=True, include_tables=True, include_links=False,
-        include_images=False, include_comments=False, favor_recall=True,
-    )
+    check_time_budget()
+    try:
+        extracted = trafilatura.extract(
+            markup, output_format="html", include_formatting=True, include_tables=True, include_links=False,
+            include_images=False, include_comments=False, favor_recall=True,
+        )
+    except (RecursionError, ValueError, TypeError):  # a hostile tree: read the page's own body instead
+        return None
+    check_time_budget()
     if not extracted:
         return None
     tree = BeautifulSoup(extracted, "lxml")
@@ -138,10 +145,28 @@ class _HtmlTextBuilder:
         self._headings = HeadingPath()
 
     def walk(self, node: Any) -> None:
+        """Collect the text below ``node`` in document order.
+
+        An explicit stack, not recursion: 10,000 nested ``<div>``s (or 50,000 unclosed ``<b>``s,
+        which the parser nests) raised RecursionError and aborted the whole run.
+        """
         from bs4 import NavigableString, Tag
 
-        for child in node.children:
-            if isinstance(child, NavigableString):
+        # Each frame is the iterator over one element's children; a None on the stack means
+        # "a block element ends here" (flush its paragraph).
+        stack: list[Iterator[Any] | None] = [iter(node.children)]
+        while stack:
+            frame = stack[-1]
+            if frame is None:
+                stack.pop()
+                self.flush()
+                self._context.pop()
+                continue
+            child = next(frame, None)
+            check_time_budget()
+            if child is None:
+                stack.pop()
+            elif isinstance(child, NavigableString):
                 if type(child) is NavigableString:  # not a Comment, Doctype, CData...
                     self._inline.append(str(child))
             elif not isinstance(child, Tag):
@@ -150,7 +175,7 @@ class _HtmlTextBuilder:
                 self.flush()
                 self.add_heading(_HEADING_TAGS[child.name], collapse_spaces(child.get_text()))
             elif child.name == "pre" and _inline_pre(child):
-                self.walk(child)  # trafilatura writes inline code as <pre> inside a paragraph
+                stack.append(iter(child.children))  # trafilatura writes inline code as <pre> in a paragraph
             elif child.name == "pre":
                 self.flush()
                 self.add_block(child.get_text(), "code")
@@ -162,11 +187,10 @@ class _HtmlTextBuilder:
             elif child.name in _BLOCK_TAGS:
                 self.flush()
                 self._context.append(_CONTEXT_KINDS.get(child.name, self._context[-1]))
-                self.walk(child)
-                self.flush()
-                self._context.pop()
+                stack.append(None)
+                stack.append(iter(child.children))
             else:
-                self.walk(child)
+                stack.append(iter(child.children))
 
     def flush(self) -> None:
         """End the current paragraph of inline text."""

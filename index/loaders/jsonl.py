@@ -7,7 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from index.loaders.common import MIME_TYPES, LoadError, normalise_text
+from index.limits import check_time_budget
+from index.loaders.common import MIME_TYPES, LoadError, file_id, normalise_text, without_surrogates
 from index.types import Document
 
 _JSONL_FIELDS = frozenset({"_id", "id", "title", "text"})
@@ -16,12 +17,13 @@ _JSONL_FIELDS = frozenset({"_id", "id", "title", "text"})
 def load_jsonl(path: Path, raw: bytes, modified: float) -> list[Document]:
     """One Document per line of a BEIR corpus: {"_id" or "id", "title", "text", ...}.
     Any bad line fails the whole file, naming the line."""
-    source = path.resolve().as_posix()
+    source = file_id(path)
     documents: list[Document] = []
     first_line_of: dict[str, int] = {}
     for number, line in enumerate(raw.removeprefix(b"\xef\xbb\xbf").split(b"\n"), start=1):
         if not line.strip():
             continue
+        check_time_budget()
         record = _jsonl_record(path, number, line)
         document = _jsonl_document(path, source, number, record, modified)
         if document.id in first_line_of:
@@ -53,14 +55,26 @@ def _jsonl_document(path: Path, source: str, number: int, record: dict[str, Any]
 
 def _jsonl_record(path: Path, number: int, line: bytes) -> dict[str, Any]:
     try:
-        record = json.loads(line.decode("utf-8"))
+        record = json.loads(line.decode("utf-8"), parse_int=_parse_int)
     except UnicodeDecodeError:
         raise LoadError(path, f"line {number}: not valid UTF-8") from None
     except json.JSONDecodeError:
         raise LoadError(path, f"line {number}: not valid JSON") from None
+    except RecursionError:
+        # The decoder recurses once per nested bracket; 100,000 of them exhausted the stack.
+        raise LoadError(path, f"line {number}: JSON nested too deeply") from None
     if not isinstance(record, dict):
         raise LoadError(path, f"line {number}: not a JSON object")
     return record
+
+
+def _parse_int(digits: str) -> int | str:
+    """A JSON integer as ``int``, or kept as its digits when too long to be a count: Python refuses to
+    convert more than 4,300 digits (a 5,000-digit ``_id`` raised ValueError), and an id stays a string anyway."""
+    return int(digits) if len(digits) <= _MAX_INT_DIGITS else digits
+
+
+_MAX_INT_DIGITS = 100
 
 
 def _jsonl_fields(path: Path, number: int, record: dict[str, Any]) -> tuple[str, str, str]:
@@ -76,4 +90,4 @@ def _jsonl_fields(path: Path, number: int, record: dict[str, Any]) -> tuple[str,
         raise LoadError(path, f'line {number}: "title" is not a string')
     if not (title.strip() or body.strip()):
         raise LoadError(path, f"line {number}: empty text")
-    return str(doc_id), title, body
+    return without_surrogates(str(doc_id)), without_surrogates(title), without_surrogates(body)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from index.limits import LimitExceeded, check_time_budget
 from index.loaders.common import (
     MAX_TITLE_CHARS,
     HeadingPath,
@@ -107,7 +108,7 @@ def _read_pdf(path: Path, raw: bytes) -> tuple[list[list[_Line]], str, dict[str,
         title = (reader.metadata.title if reader.metadata else None) or ""
         pages = [_page_lines(page) for page in reader.pages]
         return pages, str(title), _outline_titles(reader)
-    except LoadError:
+    except (LoadError, LimitExceeded):
         raise
     except Exception as error:  # noqa: BLE001 - reported as a LoadError naming the file
         # pypdf raises many kinds of errors on damaged files (PdfReadError, ValueError,
@@ -128,6 +129,7 @@ def _page_lines(page: Any) -> list[_Line]:
         scale = abs(tm[3] * cm[3]) or 1.0
         pieces.append((round(tm[5] * cm[3] + cm[5], 0), text, round(size * scale, 1), bool(_MONOSPACE.search(name))))
 
+    check_time_budget()
     text = page.extract_text(visitor_text=visit) or ""
     for y, piece, size, monospace in pieces:
         fonts.setdefault(str(y), []).append((piece, size, monospace))

@@ -139,7 +139,10 @@ class Assistant:
         query = self.standalone_query(question, history)
         messages = normalise_history(history)
         scope = self.conversation_documents(messages) if messages and is_follow_up(question) else []
-        yield from self.stream_answer(question, query, self.retrieve(query, scope), scope)
+        for delta in self.stream_answer(question, query, self.retrieve(query, scope), scope):
+            if delta.answer is not None:
+                delta.answer.query = query  # what retrieval searched for: feedback keeps it
+            yield delta
 
     def stream_answer(
         self, question: str, query: str, passages: list[Passage], scope: list[str] | None = None

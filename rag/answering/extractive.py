@@ -62,6 +62,7 @@ import numpy as np
 from index.bm25 import tokenize
 from index.embedding import Encoding
 from index.structure import QUOTABLE_KINDS
+from rag.answering.injection import looks_like_instruction
 from rag.answering.sentences import Span, prose_score, split_sentences
 from rag.types import Passage
 
@@ -377,6 +378,8 @@ def _candidates(passages: Sequence[str | Passage]) -> list[tuple[int, Span, floa
     seen: set[str] = set()
     for index, passage in enumerate(passages):
         for span, factor in quotable_sentences(passage):
+            if looks_like_instruction(span.text):
+                continue  # addressed to the assistant: never an answer, no part of the confidence (issue 10)
             # The same sentence in two passages (a page and its PDF print, overlapping chunks)
             # is one candidate, cited from the better-ranked passage.
             key = span.clean.lower()

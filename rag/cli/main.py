@@ -82,11 +82,22 @@ def add(
             f"Default: ${EMBEDDER_ENV}, else onnx-int8."
         ),
     ] = None,
+    follow_symlinks: Annotated[
+        bool, typer.Option(help="Follow symbolic links that lead outside the folders given (skipped by default).")
+    ] = False,
+    max_file_mb: Annotated[
+        float | None,
+        typer.Option(help="Refuse files larger than this (default per format: 20 MB text/HTML, 50 DOCX, 100 PDF, 200 JSONL).", min=0.001),
+    ] = None,
+    max_seconds_per_file: Annotated[
+        float | None, typer.Option(help="Give up on a file that takes longer to read and chunk (default 120).", min=0.01)
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Add or update files in the index; unchanged files are skipped."""
     from index.chunking import ChunkerSettings
     from index.ingest import add_to_index  # with the loaders and the chunker: only `add` needs them
+    from index.limits import IngestLimits
 
     index_dir = _index_dir(index)
     chunker = None
@@ -97,6 +108,7 @@ def add(
         except ValueError as error:
             raise _fail(str(error)) from None
     try:
+        limits = IngestLimits.from_env(max_file_mb=max_file_mb, max_seconds_per_file=max_seconds_per_file)
         report = add_to_index(
             index_dir,
             paths,
@@ -106,6 +118,8 @@ def add(
             rebuild=rebuild,
             show_progress=not quiet,
             embedder_kind=embedder,
+            follow_symlinks=follow_symlinks,
+            limits=limits,
         )
     except (IndexStoreError, ModelNotFoundError, ValueError) as error:
         raise _fail(str(error)) from None

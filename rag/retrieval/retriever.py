@@ -205,10 +205,30 @@ class Retriever:
             matching = {
                 doc_id
                 for doc_id, source in self.store.document_sources().items()
-                if any(fnmatch.fnmatch(source, pattern) for pattern in sources)
+                if any(source_matches(source, pattern) for pattern in sources)
             }
             chosen = matching if chosen is None else chosen & matching
         return self.store.rows_for_documents(chosen or [])
+
+
+def source_matches(source: str, pattern: str) -> bool:
+    """Whether a document's ``source`` path matches a glob ``pattern``.
+
+    A pattern starting with ``/`` matches the whole absolute path; any other pattern matches the
+    end of it, relative to any folder, so ``python-tutorial/*`` finds the files of the folder that
+    was added as ``corpus/python-tutorial`` (it found nothing when it had to match the absolute path).
+    ``*`` also crosses ``/``, as in ``fnmatch``.
+
+    >>> source_matches("/data/corpus/python-tutorial/classes.html", "python-tutorial/*")
+    True
+    >>> source_matches("/data/corpus/python-tutorial/classes.html", "*.md")
+    False
+    >>> source_matches("/data/notes/plan.md", "/data/*")
+    True
+    """
+    if pattern.startswith("/"):
+        return fnmatch.fnmatchcase(source, pattern)
+    return fnmatch.fnmatchcase(source, pattern) or fnmatch.fnmatchcase(source, f"*/{pattern}")
 
 
 @contextmanager

@@ -131,7 +131,11 @@ def test_discover_does_not_follow_a_symlinked_folder(tmp_path: Path) -> None:
     files, skipped, errors = discover_files([tmp_path / "docs"])
 
     assert files == [tmp_path / "docs" / "a.md"]
-    assert skipped == [SkippedFile(str(tmp_path / "docs" / "loop"), "symbolic link to a folder (not followed)")]
+    assert skipped == [
+        SkippedFile(
+            str(tmp_path / "docs" / "loop"), "symbolic link to a folder (not followed; --follow-symlinks follows it)"
+        )
+    ]
     assert errors == []
 
 

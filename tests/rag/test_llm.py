@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.answering.prompt import answer_messages
+from rag.answering.prompt import answer_messages, fence_tag
 from rag.llm import LlmConfigError, LlmSettings, load_llm_settings, make_chat_model
 from rag.llm.llamacpp import LlamaCppChatModel
 
@@ -96,7 +96,8 @@ def test_prompt_numbers_the_passages_and_asks_for_citations_and_abstention(tmp_p
     passage = Passage(chunk=chunk, score=1.0, rank=1, retriever="hybrid", source="/docs/tea.pdf", title="Tea")
     system, human = answer_messages("How is green tea made?", [passage])
     assert "[1]" in system.content and "The documents don't answer this question." in system.content
-    assert "[1] (Tea, page 3)\nGreen tea is steamed." in human.content
+    tag = fence_tag("How is green tea made?", [passage])
+    assert f"BEGIN PASSAGE [1] (Tea, page 3) {tag}\nGreen tea is steamed.\nEND PASSAGE [1] {tag}" in human.content
     assert human.content.endswith("Question: How is green tea made?")
 
 

@@ -40,7 +40,7 @@ class _DownServer:
 
 def _final_message(handlers: ChatHandlers, backend: str, root: Path) -> str:
     steps = list(handlers.respond("What do tomatoes need?", [], {}, str(root / "notes"), "hybrid", 3, backend))
-    return steps[-1][0][-1]["content"]
+    return steps[-1][0]["value"][-1]["content"]  # the last step is the chatbot update with thumbs
 
 
 def test_an_llm_that_is_down_is_reported_in_the_chat(notes_root: Path) -> None:

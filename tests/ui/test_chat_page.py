@@ -7,10 +7,15 @@ no other test asks about.
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+
+from tests.servers import server_environment
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -32,6 +37,13 @@ WATCH_STREAMING_JS = """
   }).observe(chat, {subtree: true, childList: true, characterData: true});
 }
 """
+
+
+# Relative luminance (0 dark .. 1 light) of an element's computed colour property.
+LUMINANCE = """(el, property) => {
+  const [r, g, b] = getComputedStyle(el)[property].match(/[\\d.]+/g).map(Number);
+  return (0.2126 * r + 0.7152 * g + 0.0722 * b) / 255;
+}"""
 
 
 def ask(page, question: str):  # type: ignore[no-untyped-def]
@@ -89,7 +101,7 @@ def test_unanswerable_question_gets_a_visible_abstention(page) -> None:
     assert answer.locator("a.cite").count() == 0
 
 
-def test_retry_undo_and_clear_edit_the_conversation(page) -> None:
+def test_retry_undo_and_new_conversation_edit_the_conversation(page) -> None:
     ask(page, "What is a Python module?")
     ask(page, "What does the net module do in Node.js?")
     page.click("#undo")
@@ -107,9 +119,11 @@ def test_retry_undo_and_clear_edit_the_conversation(page) -> None:
     )
     assert page.locator("#chatbot .question").count() == 1
 
-    page.click("#clear")
+    page.click("#new-conversation")
     page.wait_for_function("document.querySelectorAll('#chatbot .question').length === 0")
     assert page.locator("#sources .sources-panel.empty").is_visible()
+    # The conversation that was open stays saved, under its first question.
+    assert page.locator("#conversations label", has_text="What is a Python module?").count() == 1
 
 
 def test_uploaded_file_is_indexed_and_answers_questions(page, tmp_path: Path) -> None:
@@ -186,15 +200,171 @@ def test_new_collection_starts_empty_and_says_so(page) -> None:
     assert "no documents" in answer.inner_text()
 
 
-def test_phone_width_shows_the_chat_first(browser, chat_server: str, test_output: Path) -> None:
+def test_phone_width_shows_the_chat_first_with_no_sideways_scroll(browser, chat_server: str, test_output: Path) -> None:
     context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
     phone = context.new_page()
     phone.goto(chat_server)
     phone.wait_for_selector("#question textarea")
     phone.wait_for_function("!document.querySelector('#settings.open')")  # the sidebar gets out of the way
+    # The sources panel, which falls below the chat on a phone, starts folded ...
+    phone.wait_for_function("!document.querySelector('#sources-accordion > button.label-wrap.open')")
     answer = ask(phone, "How do I handle exceptions in Python?")
     assert answer.is_visible()
-    width = phone.evaluate("document.documentElement.scrollWidth")
+    assert not phone.locator("#sources .source-card").first.is_visible()
+    # ... and a click on a marker unfolds it at the passage.
+    answer.locator("a.cite").first.click()
+    phone.locator("#sources .source-card.selected mark").first.wait_for(state="visible")
+    phone.wait_for_timeout(500)  # let the smooth scroll settle before measuring and the screenshot
+    width = phone.evaluate("Math.max(document.documentElement.scrollWidth, document.body.scrollWidth)")
     assert width <= 390, f"the page scrolls sideways on a phone ({width} px wide)"
-    phone.screenshot(path=str(test_output / "chat-phone.png"), full_page=True)
+    phone.evaluate("window.scrollTo(0, 0)")
+    phone.screenshot(path=str(test_output / "chat-phone.png"))
     context.close()
+
+
+def test_a_conversation_survives_a_reload_and_reopens_with_clickable_citations(page) -> None:
+    # Shift+Enter starts a new line instead of sending; Enter sends the two lines as one question.
+    page.fill("#question textarea", "How do I define a function")
+    page.press("#question textarea", "Shift+Enter")
+    page.type("#question textarea", "with default argument values?")
+    assert page.input_value("#question textarea") == "How do I define a function\nwith default argument values?"
+    assert page.locator("#chatbot .question").count() == 0
+    before = page.locator(FINISHED_ANSWER).count()
+    page.press("#question textarea", "Enter")
+    page.wait_for_function(f"document.querySelectorAll('{FINISHED_ANSWER}').length > {before}", timeout=120_000)
+    listed = page.locator("#conversations label", has_text="How do I define a function")
+    listed.wait_for()
+
+    page.reload()
+    page.wait_for_selector(FINISHED_ANSWER)  # the last conversation is open again after the reload
+    assert listed.count() == 1
+    page.click("#new-conversation")
+    page.wait_for_function("document.querySelectorAll('#chatbot .question').length === 0")
+
+    listed.click()
+    answer = page.locator(FINISHED_ANSWER).last
+    answer.wait_for()
+    citation = answer.locator("a.cite").first
+    marker = citation.inner_text().strip("[]")
+    citation.click()
+    page.locator(f"#sources .source-card.selected[data-marker='{marker}'] mark").first.wait_for()
+
+
+def test_copy_and_export_carry_the_answer_with_its_quoted_sources(page) -> None:
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    answer = ask(page, "How do I handle exceptions in Python?")
+    answer.locator("a.cite").first.click()
+    highlighted = " ".join(page.locator("#sources .source-card.selected mark").first.inner_text().split())
+
+    page.locator("#chatbot a.copy-answer").last.click()
+    page.wait_for_function("() => !!window.__ragLastCopy")
+    copied = page.evaluate("navigator.clipboard.readText()")
+    flat = " ".join(copied.replace("\n  > ", " ").split())
+    assert copied.startswith("### How do I handle exceptions in Python?") and "Sources:" in copied
+    assert highlighted in flat, f"{highlighted!r} is not quoted in {copied!r}"
+
+    with page.expect_download() as download:
+        page.click("#export")
+    exported = Path(download.value.path()).read_text()
+    assert exported.startswith("# How do I handle exceptions in Python?")
+    assert highlighted in " ".join(exported.replace("\n  > ", " ").split())
+
+
+def test_thumbs_down_with_a_correction_becomes_a_suite_that_rag_eval_runs(
+    page, corpus_index: Path, tmp_path: Path
+) -> None:
+    question = "What is the boiling point of tungsten?"
+    ask(page, question)  # the documents do not answer it: the user says what the answer is
+    page.locator("#chatbot button[aria-label='Dislike']").last.click()
+    page.locator("#feedback-form").wait_for()
+    assert question in page.locator("#feedback-heading").inner_text()
+    page.fill("#feedback-note textarea", "It should say the boiling point")
+    page.fill("#feedback-answer input, #feedback-answer textarea", "5930 degrees")
+    page.click("#feedback-send")
+    page.locator("#feedback-saved").wait_for()
+
+    suite = tmp_path / "suites" / "feedback.toml"
+    rag = [sys.executable, "-m", "rag.cli"]
+    env = server_environment()
+    written = subprocess.run(
+        [*rag, "eval", "--from-feedback", "--index", str(corpus_index), "--out", str(suite)],
+        check=False, capture_output=True, text=True, env=env, timeout=300,
+    )
+    assert written.returncode == 0, written.stderr
+    text = suite.read_text()
+    assert question in text and '"5930 degrees"' in text and "must_answer = true" in text
+    ran = subprocess.run(
+        [*rag, "eval", str(suite), "--out", str(tmp_path / "report"), "--quiet"],
+        check=False, capture_output=True, text=True, env=env, timeout=300,
+    )
+    # The suite runs; the documents still cannot answer, so the abstention the user marked wrong
+    # comes back: the question fails, by name, and so does the run (status 3), as a release gate would.
+    assert ran.returncode == 3, ran.stderr + ran.stdout
+    assert f"FAIL  {question}" in ran.stdout and "came back" in ran.stderr
+    assert json.loads((tmp_path / "report" / "report.json").read_text())["runs"][0]["metrics"]["pass_rate"] < 1
+
+
+def test_dark_mode_keeps_text_readable(browser, chat_server: str, test_output: Path) -> None:
+    context = browser.new_context(viewport={"width": 1366, "height": 900}, color_scheme="dark")
+    dark = context.new_page()
+    dark.goto(chat_server + "?__theme=dark")
+    dark.wait_for_selector("#question textarea")
+    answer = ask(dark, "How do I handle exceptions in Python?")
+    answer.locator("a.cite").first.click()
+    mark = dark.locator("#sources .source-card.selected mark").first
+    mark.wait_for()
+    assert dark.evaluate("document.body.classList.contains('dark') || document.documentElement.classList.contains('dark')")
+    text = answer.evaluate(LUMINANCE, "color")
+    assert text > 0.6, f"answer text is dark on a dark page (luminance {text:.2f})"
+    mark_text, mark_background = mark.evaluate(LUMINANCE, "color"), mark.evaluate(LUMINANCE, "backgroundColor")
+    assert abs(mark_text - mark_background) > 0.4, "highlighted words do not stand out from their background"
+    dark.screenshot(path=str(test_output / "chat-dark.png"))
+    context.close()
+
+
+def _log_in(browser, url: str, user: str, password: str):  # type: ignore[no-untyped-def]
+    context = browser.new_context(viewport={"width": 1366, "height": 900})
+    tab = context.new_page()
+    tab.set_default_timeout(60_000)
+    tab.goto(url)
+    tab.locator("input[type=text]").first.fill(user)
+    tab.locator("input[type=password]").fill(password)
+    tab.locator("input[type=password]").press("Enter")
+    tab.wait_for_selector("#question textarea")
+    return tab
+
+
+def test_with_logins_two_users_never_see_each_others_conversations(browser, notes_root: Path) -> None:
+    from ui.app import build_app, serve
+    from ui.collections import CollectionManager
+
+    # A second, small server in this process: the shared one has no login.
+    demo = build_app(CollectionManager(notes_root, notes_root / "notes"))
+    url = serve(demo, port=None, auth=[("ada", "ada-pass"), ("bob", "bob-pass")], block=False)
+    try:
+        ada = _log_in(browser, url, "ada", "ada-pass")
+        ask(ada, "How long do tomatoes need sun?")
+        ada.locator("#conversations label", has_text="How long do tomatoes need sun?").wait_for()
+
+        # Bob, in the same browser profile (the storage is not what keeps them apart): nothing of Ada's.
+        bob = ada.context.new_page()
+        ada.context.clear_cookies()
+        bob.goto(url)
+        bob.locator("input[type=password]").wait_for()
+        bob.locator("input[type=text]").first.fill("bob")
+        bob.locator("input[type=password]").fill("bob-pass")
+        bob.locator("input[type=password]").press("Enter")
+        bob.wait_for_selector("#question textarea")
+        bob.wait_for_timeout(1000)  # the page-load handler has listed Bob's conversations by now
+        assert bob.locator("#conversations label").count() == 0
+        assert bob.locator("#chatbot .question").count() == 0
+        ask(bob, "When does the kettle switch off?")
+        bob.locator("#conversations label", has_text="kettle").wait_for()
+        assert bob.locator("#conversations label").count() == 1
+
+        # Ada again, in a new browser profile: hers are kept on the server, and only hers are listed.
+        ada_again = _log_in(browser, url, "ada", "ada-pass")
+        ada_again.locator("#conversations label").first.wait_for()
+        assert ada_again.locator("#conversations label").all_inner_texts() == ["How long do tomatoes need sun?"]
+    finally:
+        demo.close()

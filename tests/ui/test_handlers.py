@@ -6,7 +6,10 @@ abstention on demand); the index is a real one of three small notes.
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
+from types import SimpleNamespace
 
 import gradio as gr
 import pytest
@@ -15,10 +18,13 @@ from rag.answering import assistant as answering
 from rag.service import add_uploads, extractive_only
 from tests.ui import fakes
 from ui import chat as chat_module
+from ui import saved as saved_module
 from ui.chat import ChatHandlers
 from ui.collections import CollectionManager
 from ui.documents import document_rows, remove_document, summary_html
+from ui.feedback import FeedbackHandlers
 from ui.library import LibraryHandlers
+from ui.saved import SavedConversationHandlers
 
 
 @pytest.fixture
@@ -39,19 +45,28 @@ def _ask(handlers: ChatHandlers, question: str, conversation: list, answers: dic
     return list(handlers.respond(question, conversation, answers, *settings))
 
 
+def messages(chatbot) -> list[dict]:  # type: ignore[no-untyped-def]
+    """The chatbot's messages, whether a handler returned them as a list or as an update with thumbs."""
+    return chatbot["value"] if isinstance(chatbot, dict) else chatbot
+
+
 def test_answer_streams_after_a_searching_placeholder_then_shows_its_sources(handlers: ChatHandlers) -> None:
     steps = _ask(handlers, "When does the kettle switch off?", [], {})
-    chatbot_first, *_ = steps[0]
+    chatbot_first, *_, pending = steps[0]
     assert "Searching the documents" in chatbot_first[-1]["content"]
+    assert pending == "When does the kettle switch off?"  # what Stop would keep
     assert any("answer streaming" in step[0][-1]["content"] for step in steps[1:-1])
-    chatbot, panel, conversation, answers, question_box = steps[-1]
+    chatbot, panel, conversation, answers, question_box, pending = steps[-1]
     assert len(conversation) == 1 and conversation[0]["answer_id"] in answers
-    assert 'class="cite"' in chatbot[-1]["content"] and "<mark>" in panel
-    assert question_box == ""
+    assert 'class="cite"' in messages(chatbot)[-1]["content"] and "<mark>" in panel
+    assert question_box == "" and pending == ""
+    assert conversation[0]["settings"] == {
+        "collection": str(handlers.manager.default_dir), "mode": "hybrid", "k": 3, "backend": handlers.backends.labels[0]
+    }
 
 
 def test_follow_up_is_asked_with_the_plain_text_history(handlers: ChatHandlers) -> None:
-    *_, (_, _, conversation, answers, _) = _ask(handlers, "When does the kettle switch off?", [], {})
+    *_, (_, _, conversation, answers, _, _) = _ask(handlers, "When does the kettle switch off?", [], {})
     _ask(handlers, "And how often should it be descaled?", conversation, answers)
     history = fakes.histories[-1]
     assert [m["role"] for m in history] == ["user", "assistant"]
@@ -60,11 +75,13 @@ def test_follow_up_is_asked_with_the_plain_text_history(handlers: ChatHandlers) 
 
 
 def test_clicking_a_marker_shows_that_source_selected(handlers: ChatHandlers) -> None:
-    *_, (_, _, conversation, answers, _) = _ask(handlers, "When does the kettle switch off?", [], {})
+    *_, (_, _, conversation, answers, _, _) = _ask(handlers, "When does the kettle switch off?", [], {})
     answer_id = conversation[0]["answer_id"]
     event = gr.EventData(None, {"answer_id": answer_id, "marker": 1})
-    panel = handlers.show_source(event, conversation, answers)
+    panel = handlers.show_source(event, conversation, answers, str(handlers.manager.default_dir))
     assert 'class="source-card selected" data-marker="1"' in panel
+    # The path is shown from the folder the notes were added from, not as an absolute path.
+    assert re.search(r'class="path" title="/[^"]+">notes-files\d*/[a-z]+\.(txt|md)<', panel)
 
 
 def test_a_marker_of_an_undone_answer_changes_nothing(handlers: ChatHandlers) -> None:
@@ -74,17 +91,17 @@ def test_a_marker_of_an_undone_answer_changes_nothing(handlers: ChatHandlers) ->
 
 
 def test_undo_removes_the_last_exchange_and_returns_its_question(handlers: ChatHandlers) -> None:
-    *_, (_, _, conversation, answers, _) = _ask(handlers, "When does the kettle switch off?", [], {})
-    *_, (_, _, conversation, answers, _) = _ask(handlers, "What do tomatoes need?", conversation, answers)
-    chatbot, _, conversation, answers, question_box = handlers.undo(conversation, answers)
-    assert len(conversation) == 1 and len(answers) == 1 and len(chatbot) == 2
+    *_, (_, _, conversation, answers, _, _) = _ask(handlers, "When does the kettle switch off?", [], {})
+    *_, (_, _, conversation, answers, _, _) = _ask(handlers, "What do tomatoes need?", conversation, answers)
+    chatbot, _, conversation, answers, question_box = handlers.undo(conversation, answers, "")
+    assert len(conversation) == 1 and len(answers) == 1 and len(messages(chatbot)) == 2
     assert question_box == "What do tomatoes need?"
 
 
 def test_retry_replaces_the_last_answer(handlers: ChatHandlers) -> None:
-    *_, (_, _, conversation, answers, _) = _ask(handlers, "What do tomatoes need?", [], {})
+    *_, (_, _, conversation, answers, _, _) = _ask(handlers, "What do tomatoes need?", [], {})
     first_id = conversation[0]["answer_id"]
-    *_, (_, _, conversation, answers, _) = handlers.retry(
+    *_, (_, _, conversation, answers, _, _) = handlers.retry(
         conversation, answers, str(handlers.manager.default_dir), "bm25", 2, ""
     )
     assert len(conversation) == 1 and conversation[0]["answer_id"] != first_id
@@ -92,16 +109,16 @@ def test_retry_replaces_the_last_answer(handlers: ChatHandlers) -> None:
 
 
 def test_unanswerable_question_is_an_abstention_in_the_chat(handlers: ChatHandlers) -> None:
-    *_, (chatbot, panel, _, _, _) = _ask(handlers, "An unanswerable question?", [], {})
-    assert 'class="answer abstained"' in chatbot[-1]["content"]
+    *_, (chatbot, panel, _, _, _, _) = _ask(handlers, "An unanswerable question?", [], {})
+    assert 'class="answer abstained"' in messages(chatbot)[-1]["content"]
     assert "No passage answered" in panel
 
 
 def test_empty_collection_says_to_add_documents(handlers: ChatHandlers) -> None:
     empty = handlers.manager.create("empty")
     steps = list(handlers.respond("Anything?", [], {}, str(empty.index_dir), "hybrid", 3, ""))
-    chatbot, _, conversation, answers, _ = steps[-1]
-    assert "no documents yet" in chatbot[-1]["content"] and not answers and conversation[0]["error"]
+    chatbot, _, conversation, answers, _, _ = steps[-1]
+    assert "no documents yet" in messages(chatbot)[-1]["content"] and not answers and conversation[0]["error"]
 
 
 def test_ask_api_returns_json_and_checks_its_settings(handlers: ChatHandlers) -> None:
@@ -186,8 +203,12 @@ def test_new_collection_is_listed_and_switching_clears_the_conversation(manager:
     dropdown, name_box, status = library.create("Project X")
     assert dropdown["value"].endswith("Project X") and name_box == "" and "Created" in status
     assert "Project X" in [label for label, _ in manager.choices()]
-    header, rows, _, _, _, conversation, answers, _ = library.switch(dropdown["value"])
+    header, rows, _, _, _, conversation, answers, _, meta = library.switch(dropdown["value"], {"collection": "elsewhere"})
     assert "0 documents" in header and rows == [] and conversation == [] and answers == {}
+    assert meta["collection"] == dropdown["value"]
+    # A reopened conversation of that collection is not cleared by the switch its reopening causes.
+    *_, conversation, answers, _, meta = library.switch(dropdown["value"], {"collection": dropdown["value"]})
+    assert all(isinstance(output, dict) and output.get("__type__") == "update" for output in (conversation, meta))
 
 
 def test_bad_collection_names_are_refused(manager: CollectionManager) -> None:
@@ -211,3 +232,114 @@ def test_a_change_by_another_process_is_picked_up(manager: CollectionManager, tm
     add_to_index(collection.index_dir, [note], show_progress=False)  # as `rag add` would, from outside
     with collection.reading() as retriever:
         assert retriever.search("how do barn owls hunt", k=1)[0].title == "Owls"
+
+
+# ---- stop, saved conversations, export, feedback ------------------------------------------------
+
+
+def _user(name: str | None = None) -> SimpleNamespace:
+    """What a handler reads of ``gr.Request``: the login name (None without ``--auth``)."""
+    return SimpleNamespace(username=name)
+
+
+def test_stop_keeps_the_question_as_an_unanswered_turn_that_retry_answers(handlers: ChatHandlers) -> None:
+    settings = (str(handlers.manager.default_dir), "hybrid", 3, "")
+    chatbot, conversation, pending = handlers.stop("What do tomatoes need?", [], {}, *settings)
+    assert pending == "" and conversation[0]["error"] == chat_module.STOPPED
+    assert "Stopped before the answer was finished" in messages(chatbot)[-1]["content"]
+    *_, (chatbot, _, conversation, answers, _, _) = handlers.retry(conversation, {}, *settings)
+    assert len(conversation) == 1 and "error" not in conversation[0] and conversation[0]["answer_id"] in answers
+
+
+def test_a_saved_conversation_reopens_after_a_reload_with_its_citations(handlers: ChatHandlers) -> None:
+    saved_conversations = SavedConversationHandlers(handlers)
+    *_, (_, _, conversation, answers, _, _) = _ask(handlers, "When does the kettle switch off?", [], {})
+    meta, browser, listing, export_button = saved_conversations.persist(conversation, answers, {}, None, _user())
+    assert listing["choices"] == [("When does the kettle switch off?", meta["id"])]
+    browser = json.loads(json.dumps(browser))  # what the browser keeps is plain JSON
+
+    # A reload: a new session whose only memory is the browser's storage.
+    chatbot, panel, conversation2, answers2, meta2, *_ = saved_conversations.load(browser, "", _user())
+    assert meta2["id"] == meta["id"] and conversation2[0]["question"] == "When does the kettle switch off?"
+    assert 'class="cite"' in messages(chatbot)[-1]["content"] and "<mark>" in panel
+    answer_id = conversation2[0]["answer_id"]
+    event = gr.EventData(None, {"answer_id": answer_id, "marker": 1})
+    assert 'data-marker="1"' in handlers.show_source(event, conversation2, answers2)
+
+    markdown = Path(export_button["value"]).read_text()
+    quote = answers[conversation[0]["answer_id"]].citations[0].quote
+    quoted = " ".join(markdown.replace("\n  > ", " ").split())  # a quote of several lines, as one
+    assert markdown.startswith("# When does the kettle switch off?") and " ".join(quote.split()) in quoted
+    # The copy button of the answer carries the same Markdown for that one answer.
+    assert "answer-export" in messages(chatbot)[-1]["content"] and "Sources:" in messages(chatbot)[-1]["content"]
+
+
+def test_renamed_and_deleted_conversations(handlers: ChatHandlers) -> None:
+    saved_conversations = SavedConversationHandlers(handlers)
+    *_, (_, _, conversation, answers, _, _) = _ask(handlers, "What do tomatoes need?", [], {})
+    meta, browser, *_ = saved_conversations.persist(conversation, answers, {}, None, _user())
+    meta, browser, listing, _ = saved_conversations.rename("Garden", conversation, answers, meta, browser, _user())
+    assert listing["choices"] == [("Garden", meta["id"])]
+    *opened, browser = saved_conversations.delete(meta, "", browser, _user())
+    assert browser == {"conversations": []} and opened[2] == [] and opened[7]["choices"] == []
+
+
+def test_with_a_login_each_user_has_their_own_conversations_on_the_server(handlers: ChatHandlers) -> None:
+    saved_conversations = SavedConversationHandlers(handlers)
+    *_, (_, _, conversation, answers, _, _) = _ask(handlers, "What do tomatoes need?", [], {})
+    meta, browser, listing, _ = saved_conversations.persist(conversation, answers, {}, None, _user("ada"))
+    assert browser == gr.skip() and listing["choices"] == [("What do tomatoes need?", meta["id"])]
+
+    bob = saved_conversations.load(None, "", _user("bob"))
+    assert bob[2] == [] and bob[7]["choices"] == []
+    assert saved_conversations.reopen(meta["id"], None, _user("bob"))[2] == gr.skip()
+    ada = saved_conversations.load(None, "", _user("ada"))
+    assert ada[2][0]["question"] == "What do tomatoes need?"
+
+
+def test_browser_storage_keeps_the_newest_conversations_that_fit(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(saved_module, "MAX_BROWSER_CHARS", 400)
+    stored: dict | None = None
+    for number in range(10):
+        stored = saved_module.upsert_browser(stored, {"id": f"c{number}", "title": "x" * 60})
+    ids = [c["id"] for c in stored["conversations"]]
+    assert ids[0] == "c9" and 1 < len(ids) < 10 and ids == sorted(ids, reverse=True)
+
+
+def test_thumbs_down_with_a_correction_is_kept_with_what_was_asked_and_shown(handlers: ChatHandlers) -> None:
+    from rag.chatlog import FeedbackStore
+
+    feedback = FeedbackHandlers(handlers)
+    *_, (_, _, conversation, answers, _, _) = _ask(handlers, "When does the kettle switch off?", [], {})
+    *_, (_, _, conversation, answers, _, _) = _ask(handlers, "And how often descale it?", conversation, answers)
+    meta = {"id": "conv1"}
+    dislike = gr.LikeData(None, {"index": 3, "value": ["..."], "liked": False})
+    conversation, form, heading, *_, target, _ = feedback.rate(dislike, conversation, answers, meta, _user())
+    assert form["visible"] and "And how often descale it?" in heading
+    assert conversation[1]["feedback"] == "down" and conversation[0].get("feedback") is None
+
+    form, target_after, status = feedback.send(
+        target, "It talks about the switch", "every month", "kettle.txt", conversation, answers, meta, _user()
+    )
+    assert not form["visible"] and target_after == {} and "marked wrong" in status
+    [record] = FeedbackStore(handlers.manager.default_dir).all()
+    second = answers[conversation[1]["answer_id"]]
+    assert (record.question, record.rating, record.note) == ("And how often descale it?", "down", "It talks about the switch")
+    assert (record.correct_answer, record.correct_source) == ("every month", "kettle.txt")
+    assert record.history[0] == {"role": "user", "content": "When does the kettle switch off?"}
+    assert record.answer["text"] == second.text and len(record.answer["passages"]) == len(second.passages)
+    assert record.settings["mode"] == "hybrid" and record.settings["k"] == 3 and record.conversation_id == "conv1"
+
+    # Clicking the thumb again takes the judgement back.
+    undo = gr.LikeData(None, {"index": 3, "value": ["..."], "liked": ""})
+    conversation, *_ = feedback.rate(undo, conversation, answers, meta, _user())
+    assert "feedback" not in conversation[1] and FeedbackStore(handlers.manager.default_dir).all() == []
+
+
+def test_undoing_the_only_exchange_drops_the_saved_conversation(handlers: ChatHandlers) -> None:
+    saved_conversations = SavedConversationHandlers(handlers)
+    *_, (_, _, conversation, answers, _, _) = _ask(handlers, "What do tomatoes need?", [], {})
+    meta, browser, *_ = saved_conversations.persist(conversation, answers, {}, None, _user())
+    _, _, conversation, answers, _ = handlers.undo(conversation, answers, "")
+    _, browser, listing, export_button = saved_conversations.persist(conversation, answers, meta, browser, _user())
+    assert browser == {"conversations": []} and listing["choices"] == [] and export_button["value"] is None
