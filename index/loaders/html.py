@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -57,8 +58,8 @@ def _html_content_root(soup: Any, builder: _HtmlTextBuilder) -> Any:
 
     A page that marks its content (``<main>``, ``role="main"``, Sphinx's ``div.body``) is read from
     there. Any other page, once its chrome is removed, goes through trafilatura's main-content
-    extraction (menus, sidebars, teasers, cookie banners dropped), falling back to ``<body>`` when it
-    finds nothing. Its ``<pre>`` blocks are set aside first and put back by ``builder``: trafilatura
+    extraction (menus, sidebars, teasers, cookie banners dropped) when it is long and holds containers
+    named like chrome (``_has_boilerplate``), falling back to ``<body>`` when it finds nothing. Its ``<pre>`` blocks are set aside first and put back by ``builder``: trafilatura
     writes them as quotes and loses their line breaks. Why not trafilatura for every page: on the
     Python tutorial's 17 Sphinx pages it dropped a whole section of errors.html (8.9, exception groups,
     2.9k characters) and turned inline code into blocks, while the marked content area loses nothing.
@@ -79,7 +80,8 @@ def _html_content_root(soup: Any, builder: _HtmlTextBuilder) -> Any:
         replacement = soup.new_tag("p")
         replacement.string = placeholder
         pre.replace_with(replacement)
-    content = _main_content(str(root))
+    worth_extracting = _has_boilerplate(root) and _depth_at_most(root, TRAFILATURA_MAX_DEPTH)
+    content = _main_content(str(root)) if worth_extracting else None
     if content is None:
         return root
     # trafilatura keeps the page's title out of its text; the title heading opens the document here.
@@ -91,7 +93,40 @@ def _html_content_root(soup: Any, builder: _HtmlTextBuilder) -> Any:
 
 TRAFILATURA_MAX_CHARS = 2_000_000
 """Larger pages are read from <body> as they are (main-content extraction would take long)."""
+TRAFILATURA_MAX_DEPTH = 200
+"""Deeper trees are read as they are: lxml, under trafilatura, stops at 255 levels and drops the rest."""
 _CODE_PLACEHOLDER = "RAGCODEBLOCK"
+
+
+_BOILERPLATE = re.compile(r"nav|menu|sidebar|footer|comment|share|social|related|cookie|banner|promo|subscribe|advert")
+TRAFILATURA_MIN_CHARS = 2_000
+"""A page with less text than this is read as it is: there is little chrome to remove, and trafilatura
+merges the blocks of small pages ("one <div>two</div>" became "onetwo")."""
+
+
+def _has_boilerplate(root: Any) -> bool:
+    """Whether a page is long enough and holds containers named like site chrome (what trafilatura removes)."""
+    if len(root.get_text()) < TRAFILATURA_MIN_CHARS:
+        return False
+    if root.find("aside") is not None:
+        return True
+    return any(
+        _BOILERPLATE.search(" ".join(element.get("class", [])) + " " + str(element.get("id", "")))
+        for element in root.find_all(["div", "section", "ul"], limit=5_000)
+    )
+
+
+def _depth_at_most(root: Any, limit: int) -> bool:
+    """Whether no element lies more than ``limit`` levels below ``root`` (an explicit stack: trees can be deep)."""
+    from bs4 import Tag
+
+    stack = [(root, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return False
+        stack.extend((child, depth + 1) for child in node.children if isinstance(child, Tag))
+    return True
 
 
 def _main_content(markup: str) -> Any:
