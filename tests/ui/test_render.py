@@ -118,7 +118,7 @@ def test_a_how_to_answers_code_block_is_shown_as_code_with_its_markup_escaped() 
         passages=[_passage()],
     )
     rendered = render.answer_html(answer, "a1")
-    code = re.search(r'<pre class="code"><code>(.*?)</code></pre>', rendered, re.S)
+    code = re.search(r'<pre class="code"><code>(.*?)</code></pre>', rendered, re.DOTALL)
     assert code and code.group(1) == "if level &lt; 3:\n    print(&#x27;&lt;b&gt;refill&lt;/b&gt;&#x27;)"
     assert "```" not in rendered and "<b>refill" not in rendered
     assert rendered.count('class="cite"') == 2  # both markers still link to the source
