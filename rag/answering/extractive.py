@@ -86,6 +86,10 @@ _DEPENDENT_OPENER = re.compile(
 """Score factor of a sentence a code block interrupts ("..., so that" code "will print 5.")."""
 _FINISHED = re.compile(r"[.!?:;][\"'”’)\]]*$")
 CONTEXT_TERM_WEIGHT = 0.3
+CONFIDENCE_CONTEXT_WEIGHT = 1.0
+"""Weight of a carried-over term in the stem match that decides abstention. A follow-up's own words are
+few ("And how do I remove them?"): at 0.3 the README's two follow-ups fell below the threshold although
+the passage answering them ranked first; the conversation's subject is what the documents must cover."""
 """Weight of a term carried over from earlier turns, relative to a term of the question itself."""
 # Words that make a sentence a question, not what it is about: they would match any sentence.
 _QUESTION_WORDS = (
@@ -93,7 +97,14 @@ _QUESTION_WORDS = (
 )
 _QUESTION_STEMS = frozenset(tokenize(_QUESTION_WORDS))
 # Light words of a question that name nothing the documents must contain ("what is it *made* of").
-_LIGHT_STEMS = frozenset(tokenize("again another made make look way use get thing kind example tell also"))
+_LIGHT_STEMS = frozenset(
+    tokenize(
+        "again another made make look way use get thing kind example tell also them they it its this that these "
+        "those he she him her his their one ones there"
+    )
+)
+COVERAGE_MIN_CHUNKS = 500
+"""Collections smaller than this do not lower confidence for words they lack."""
 COVERAGE_PREFIX = 4
 """Stems sharing this many first letters count as the same word for coverage."""
 # Word pieces that carry no topic: question words and the commonest function words.
@@ -255,7 +266,9 @@ class ExtractiveAnswerer:
         first ``COVERAGE_PREFIX`` letters: "reacted" and "reaction") lowers the confidence. Stems the
         collection holds but the passages do not count as covered: SQuAD's questions paraphrase their
         paragraph, and counting those missed 5 % of its answerable questions at coverage 0.6.
-        Without collection statistics (texts only) coverage is 1.
+        Without collection statistics (texts only), or in a collection smaller than ``COVERAGE_MIN_CHUNKS``
+        chunks (where most words are absent, so absence says little: the user guide's 30 chunks lack
+        "checked" and "them"), coverage is 1.
         """
         if self.document_frequencies is None:
             return 1.0
@@ -268,6 +281,8 @@ class ExtractiveAnswerer:
             found.update(tokenize(f"{extra} {_text_of(passage)}"))
         prefixes = {stem[:COVERAGE_PREFIX] for stem in found if len(stem) >= COVERAGE_PREFIX}
         count, frequencies = self.document_frequencies(own)
+        if count < COVERAGE_MIN_CHUNKS:
+            return 1.0
         weights = [math.log(1 + (count - df + 0.5) / (df + 0.5)) for df in frequencies]
         unknown = sum(
             w
@@ -414,7 +429,7 @@ def _stem_match(
         idf = _inverse_frequency(stems, sentence_stems)
     weights = dict(zip(stems, idf))
     for stem in stems[len(own) :]:
-        weights[stem] *= CONTEXT_TERM_WEIGHT
+        weights[stem] *= CONFIDENCE_CONTEXT_WEIGHT
     total = sum(weights.values()) or 1.0
     return [sum(weights[t] for t in stems if t in found) / total for found in sentence_stems]
 
