@@ -35,10 +35,10 @@ def dump(index_dir: Path, data_dir: Path, out: Path, depth: int) -> None:
     bm25_rows = np.full((len(texts), depth), -1, dtype=np.int64)
     bm25_scores = np.zeros((len(texts), depth), dtype=np.float32)
     for position in track(range(len(texts)), description="searching"):
-        dense_hits = store._vectors.search(vectors[position : position + 1].astype(np.float32), depth)
-        dense_rows[position] = dense_hits[1][0]
-        dense_scores[position] = dense_hits[0][0]
-        hits = store._bm25.search(texts[position], depth)
+        dense_hits = store.dense_hits(vectors[position], depth)
+        dense_rows[position, : len(dense_hits)] = [row for row, _ in dense_hits]
+        dense_scores[position, : len(dense_hits)] = [score for _, score in dense_hits]
+        hits = store.bm25_hits(texts[position], depth)
         bm25_rows[position, : len(hits)] = [row for row, _ in hits]
         bm25_scores[position, : len(hits)] = [score for _, score in hits]
     row_docs = dict(store._db.execute("SELECT rowid, document_id FROM chunks"))

@@ -61,6 +61,10 @@ def eval_command(
     embedder: Annotated[
         str | None, typer.Option(help="Build the index with this embedder instead of the suite's (e.g. torch).")
     ] = None,
+    vector_index: Annotated[
+        str | None,
+        typer.Option(help="Search the index with this vector index instead of the suite's: auto, flat or ivf."),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
     from_feedback: Annotated[
         bool,
@@ -95,7 +99,7 @@ def eval_command(
     from index.store import IndexStoreError
 
     try:
-        parsed = load_suite(suite, data=data, embedder=embedder)
+        parsed = load_suite(suite, data=data, embedder=embedder, vector_index=vector_index)
         baseline_data = load_baseline(baseline) if baseline is not None else None
         out_dir = out or Path("eval-reports") / f"{parsed.name}-{datetime.now():%Y%m%d-%H%M%S}"
         report = run_suite(parsed, out_dir, show_progress=not quiet)

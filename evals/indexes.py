@@ -19,12 +19,13 @@ import json
 import os
 import shutil
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from evals.suite import IndexRecipe
 from index.ingest import add_to_index
 from index.loaders import discover_files
-from index.store import FORMAT_VERSION, MANIFEST_NAME
+from index.store import FORMAT_VERSION, MANIFEST_NAME, IndexStore
 
 CACHE_ENV = "RAG_EVAL_CACHE"
 CACHE_VERSION = 1
@@ -70,13 +71,18 @@ def _corpora(corpus: Path | Sequence[Path]) -> list[Path]:
 
 
 def index_key(corpus: Path | Sequence[Path], recipe: IndexRecipe) -> str:
-    """A short, stable name for the index of ``corpus`` (a file, a folder or several) built with ``recipe``."""
+    """A short, stable name for the index of ``corpus`` (a file, a folder or several) built with ``recipe``.
+
+    The default ``vector_index`` (auto) is left out of the key, so caches made before the setting
+    existed keep their names.
+    """
     folders = _corpora(corpus)
     fingerprint = corpus_fingerprint(folders[0]) if len(folders) == 1 else [corpus_fingerprint(f) for f in folders]
+    settings = {name: value for name, value in vars(recipe).items() if (name, value) != ("vector_index", "auto")}
     material = json.dumps(
         {
             "corpus": fingerprint,
-            "recipe": vars(recipe),
+            "recipe": settings,
             "cache_version": CACHE_VERSION,
             "index_format": FORMAT_VERSION,  # a change in how chunks are cut makes a new index
         },
@@ -95,12 +101,25 @@ def ensure_index(
     final = cache_dir / key
     if (final / MANIFEST_NAME).is_file():
         return final
+    embedded = None
+    if recipe.vector_index != "auto":  # the same embedded index, with another vector index: nothing re-embedded
+        embedded = ensure_index(corpus, replace(recipe, vector_index="auto"), cache_dir, show_progress=show_progress)
     with open(cache_dir / f".{key}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # wait for another run building the same index
         if (final / MANIFEST_NAME).is_file():
             return final
         staging = cache_dir / f".{key}.building"
         shutil.rmtree(staging, ignore_errors=True)
+        if embedded is not None:
+            shutil.copytree(embedded, staging, ignore=shutil.ignore_patterns(".lock"))
+            store = IndexStore.open(staging)
+            with store.writer_lock():
+                store.set_vector_index(recipe.vector_index)
+            store.close()
+            corpora = [str(folder) for folder in _corpora(corpus)]
+            (staging / "eval-recipe.json").write_text(json.dumps({"corpus": corpora, "recipe": vars(recipe)}, indent=2))
+            os.replace(staging, final)
+            return final
         report = add_to_index(
             staging,
             _corpora(corpus),

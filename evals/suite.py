@@ -12,6 +12,7 @@ A retrieval suite (``kind = "retrieval"``, the default)::
     [index]                                  # how the evaluation index is built (cached by content)
     model = "all-MiniLM-L6-v2"
     # embedder = "torch"                     # optional: onnx-int8 (default), onnx-fp32 or torch
+    # vector_index = "ivf"                   # optional: auto (default), flat or ivf (approximate)
     chunk_tokens = 200
     overlap_tokens = 32
 
@@ -43,6 +44,7 @@ from typing import Any
 
 from index.chunking import ChunkerSettings
 from index.embedding import DEFAULT_EMBEDDER, DEFAULT_MODEL, parse_embedder_kind
+from index.vectors import check_setting as check_vector_index_setting
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 """The checkout this package lives in: suite paths may be relative to it (``../shared/...``)."""
@@ -67,6 +69,7 @@ class IndexRecipe:
     chunk_tokens: int = ChunkerSettings().chunk_tokens
     overlap_tokens: int = ChunkerSettings().overlap_tokens
     embedder: str = DEFAULT_EMBEDDER
+    vector_index: str = "auto"
 
     @property
     def chunker(self) -> ChunkerSettings:
@@ -138,8 +141,11 @@ class Suite:
         }
 
 
-def load_suite(path: str | Path, data: str | Path | None = None, embedder: str | None = None) -> Suite:
-    """Read and check a suite file; ``data`` replaces the dataset folder it names, ``embedder`` its [index] embedder.
+def load_suite(
+    path: str | Path, data: str | Path | None = None, embedder: str | None = None, vector_index: str | None = None
+) -> Suite:
+    """Read and check a suite file; ``data`` replaces the dataset folder it names, ``embedder`` and
+    ``vector_index`` its [index] settings of those names.
 
     Raises :class:`SuiteError` with a one-line reason.
     """
@@ -174,7 +180,14 @@ def load_suite(path: str | Path, data: str | Path | None = None, embedder: str |
         dataset=dataset,
         corpus=corpus,
         corpus_ids=str(raw.get("corpus_ids", "document")),
-        index=_index_recipe({**_table(raw, "index", path), **({"embedder": embedder} if embedder else {})}, path),
+        index=_index_recipe(
+            {
+                **_table(raw, "index", path),
+                **({"embedder": embedder} if embedder else {}),
+                **({"vector_index": vector_index} if vector_index else {}),
+            },
+            path,
+        ),
         retrieval=_retrieval_settings(_table(raw, "retrieval", path), path),
         metrics=tuple(metrics_table.get("names", DEFAULT_METRICS)),
         tolerance=float(metrics_table.get("tolerance", raw.get("tolerance", DEFAULT_TOLERANCE))),
@@ -219,10 +232,12 @@ def _index_recipe(table: dict[str, Any], path: Path) -> IndexRecipe:
         chunk_tokens=int(table.get("chunk_tokens", defaults.chunk_tokens)),
         overlap_tokens=int(table.get("overlap_tokens", defaults.overlap_tokens)),
         embedder=str(table.get("embedder", defaults.embedder)),
+        vector_index=str(table.get("vector_index", defaults.vector_index)),
     )
     try:
         recipe.chunker  # noqa: B018 -- validates the chunk sizes now, with the suite's name in the message
         parse_embedder_kind(recipe.embedder)
+        check_vector_index_setting(recipe.vector_index)
     except ValueError as error:
         raise SuiteError(f"{path}: [index] {error}") from None
     return recipe

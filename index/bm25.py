@@ -10,32 +10,44 @@ this machine it is not worse, though (SciFact nDCG@10 0.681 with ``porter unicod
 query, SQuAD dev-a MRR@10 0.840, against 0.680 and 0.833 here), so the choice is about control
 and one shared tokenizer, not quality.
 
-How the index stays incremental: each document keeps its analysed terms (term ids and term
-frequencies), so :meth:`Bm25Index.add` and :meth:`Bm25Index.delete` only analyse the changed
-texts. Because idf and the average length are global, the weight matrix is rebuilt, lazily,
-on the first search after a change. The rebuild is vectorised numpy plus scipy's CSR-to-CSC
-conversion: 0.03 s for 10k SciFact abstracts and 0.3 to 0.9 s for 100k (10M postings) on
-2 cores, where ``bm25s.BM25.index`` with its per-document loops takes 0.35 s and 4.3 s. A query
-sums the weight columns of its terms, as ``bm25s.BM25.get_scores`` does with its numpy backend
-(about 0.5 ms a query at 100k); it is done here because importing bm25s imports numba and scipy
-(about 1 s of a cold ``rag search`` on the busy 2-core machine). scipy is imported by the first
-search, bm25s only for the stop words of a language other than English.
+How the index stays incremental and flat in memory: a saved index is one *base* segment,
+memory-mapped from ``bm25.safetensors``: documents in id order with their lengths, the sorted
+vocabulary as UTF-8 bytes, and the postings grouped by term (a CSC layout: per term, document
+positions as int32 and term frequencies as uint16). Nothing in it is copied into RAM on open, and
+a query touches only the posting lists of its terms. Changes go to a small in-memory *delta* (the
+added documents' term ids and frequencies) and a *deletion mask* over the base; a query scores
+both with the statistics of the live documents (N, average length, document frequencies
+net of deletions), so results are exactly those of a fresh index at all times. ``save`` folds the
+delta into a new base when the index is small (under 100,000 documents, a fraction of a second)
+or when changes pass 10% of the base; otherwise it writes the delta and the deletions beside the
+unchanged base. Weights are computed per query (``idf * tf / (tf + k1 * (1 - b + b * dl / avgdl))``
+over the query terms' postings) rather than stored, because stored weights would go stale with
+every change of N or the average length.
 
-Nothing is pickled: :meth:`Bm25Index.save` writes one ``bm25.npz`` of plain integer arrays
-(the vocabulary as UTF-8 bytes), atomically, and :meth:`Bm25Index.open` loads it with
-``allow_pickle=False``.
+Why a safetensors file and not ``.npz``: NumPy cannot memory-map the members of an ``.npz``
+archive (``np.load`` ignores ``mmap_mode`` for archives). The safetensors layout (an 8-byte
+header length, a JSON header naming each array's dtype, shape and byte range, then the raw
+little-endian arrays) can be mapped with ``np.memmap`` as it is; it is written here, streamed
+from the mapped arrays, and read back with a few lines of header checks (the ``safetensors``
+package reads the same file: a test checks). Nothing is pickled.
+
+Scoring is numpy here rather than bm25s because importing bm25s imports numba and scipy (about
+1 s of a cold ``rag search`` on the busy 2-core machine); bm25s is imported only for the stop
+words of a language other than English, scipy only to build a base segment.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import operator
 import os
 import re
+import struct
 import tempfile
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,8 +56,16 @@ import Stemmer
 
 __all__ = ["INDEX_FILE_NAME", "Bm25Index", "tokenize"]
 
-INDEX_FILE_NAME = "bm25.npz"
-FORMAT_VERSION = 1
+INDEX_FILE_NAME = "bm25.safetensors"
+OLD_INDEX_FILE_NAMES = ("bm25.npz",)  # format 1 (all in RAM): removed by the next save
+FORMAT_VERSION = 2
+SMALL_INDEX = 100_000
+"""Below this many documents every ``save`` folds the changes into a new base (well under a second)."""
+MERGE_SHARE = 0.1
+"""Above it, ``save`` folds them in once added plus deleted documents pass this share of the base."""
+DELTA_LIMIT = 50_000
+"""``add`` folds the delta in by itself once it holds this many documents and at least as many as the base."""
+_MAX_TF = np.iinfo(np.uint16).max
 # Bump when tokenize() changes its output: an index saved with another version must be
 # rebuilt, because its stored terms would no longer match the terms of a query.
 TOKENIZER_VERSION = 1
@@ -142,23 +162,93 @@ def _as_int64(value: object) -> int:
     return number
 
 
+
 @dataclass(frozen=True)
-class _Built:
-    """The scoring structure for one state of the index: rows are documents in id order."""
+class _Base:
+    """The saved segment (memory-mapped once saved): documents in id order, postings grouped by term."""
 
-    row_ids: np.ndarray  # int64, ascending
-    # The documents x terms weight matrix in CSC layout: term t's rows are indices[indptr[t]:indptr[t+1]].
-    data: np.ndarray
-    indices: np.ndarray
-    indptr: np.ndarray
+    ids: np.ndarray  # int64 [D], ascending
+    lengths: np.ndarray  # int32 [D]: terms per document (sum of its tfs)
+    vocabulary: np.ndarray  # uint8: the terms' UTF-8 bytes, in sorted order
+    vocabulary_offsets: np.ndarray  # int64 [V + 1]
+    postings_offsets: np.ndarray  # int64 [V + 1]: term t's postings are [offsets[t], offsets[t + 1])
+    postings_docs: np.ndarray  # int32 [P]: positions in ids
+    postings_tfs: np.ndarray  # uint16 [P]
 
-    def scores(self, term_ids: list[int]) -> np.ndarray:
-        """Each row's BM25 score: the sum of its weights for the query's terms (a repeated term counts again)."""
-        scores = np.zeros(len(self.row_ids), dtype=np.float32)
-        for term_id in term_ids:
-            start, end = self.indptr[term_id], self.indptr[term_id + 1]
-            scores[self.indices[start:end]] += self.data[start:end]  # a column names each row once
-        return scores
+    @classmethod
+    def empty(cls) -> _Base:
+        zero = np.zeros(1, dtype=np.int64)
+        return cls(
+            np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros(0, np.uint8), zero, zero,
+            np.zeros(0, np.int32), np.zeros(0, np.uint16),
+        )
+
+    @property
+    def n_docs(self) -> int:
+        return len(self.ids)
+
+    @property
+    def n_terms(self) -> int:
+        return len(self.vocabulary_offsets) - 1
+
+    def term(self, term_id: int) -> bytes:
+        return self.vocabulary[self.vocabulary_offsets[term_id] : self.vocabulary_offsets[term_id + 1]].tobytes()
+
+    def find(self, term: str) -> int:
+        """The term's id, or -1: a binary search over the mapped vocabulary (no dict is built on open)."""
+        key = term.encode("utf-8")
+        low, high = 0, self.n_terms
+        while low < high:
+            middle = (low + high) // 2
+            if self.term(middle) < key:
+                low = middle + 1
+            else:
+                high = middle
+        return low if low < self.n_terms and self.term(low) == key else -1
+
+    def terms(self) -> list[str]:
+        text = self.vocabulary.tobytes().decode("utf-8")
+        offsets = self.vocabulary_offsets
+        if len(text) == len(self.vocabulary):  # ASCII: byte offsets are character offsets
+            return [text[start:end] for start, end in zip(offsets[:-1].tolist(), offsets[1:].tolist())]
+        raw = self.vocabulary.tobytes()
+        return [raw[start:end].decode("utf-8") for start, end in zip(offsets[:-1].tolist(), offsets[1:].tolist())]
+
+
+@dataclass(frozen=True)
+class _View:
+    """What a search reads: the base, its deletions, the delta as a small CSC, and the live statistics."""
+
+    base: _Base
+    alive: np.ndarray | None  # bool [D]; None when nothing in the base is deleted
+    deleted_df: np.ndarray | None  # int32 [V]: postings of deleted base documents per term
+    base_norm: np.ndarray  # float32 [D]: k1 * (1 - b + b * dl / avgdl)
+    delta_ids: np.ndarray  # int64 [d], ascending
+    delta_norm: np.ndarray  # float32 [d]
+    delta_terms: np.ndarray  # int64: the term ids the delta uses, ascending (base ids, then new terms)
+    delta_offsets: np.ndarray  # int64 [len(delta_terms) + 1]
+    delta_docs: np.ndarray  # int32: positions in delta_ids
+    delta_tfs: np.ndarray  # float32
+    n_docs: int
+
+    def term_postings(self, term_id: int) -> Iterator[tuple[bool, np.ndarray, np.ndarray]]:
+        """``(in_base, positions, tfs)`` for the term's live-or-deleted postings in the base and in the delta."""
+        if term_id < self.base.n_terms:
+            start, end = self.base.postings_offsets[term_id], self.base.postings_offsets[term_id + 1]
+            if end > start:
+                yield True, self.base.postings_docs[start:end], self.base.postings_tfs[start:end]
+        column = int(np.searchsorted(self.delta_terms, term_id))
+        if column < len(self.delta_terms) and self.delta_terms[column] == term_id:
+            start, end = self.delta_offsets[column], self.delta_offsets[column + 1]
+            yield False, self.delta_docs[start:end], self.delta_tfs[start:end]
+
+    def document_frequency(self, term_id: int) -> int:
+        frequency = 0
+        for in_base, positions, _ in self.term_postings(term_id):
+            frequency += len(positions)
+        if term_id < self.base.n_terms and self.deleted_df is not None:
+            frequency -= int(self.deleted_df[term_id])
+        return frequency
 
 
 class Bm25Index:
@@ -199,17 +289,27 @@ class Bm25Index:
         self.b = float(b)
         self.language = language
         self._lock = threading.RLock()
-        self._vocabulary: dict[str, int] = {}
-        # id -> int32 array of shape (2, distinct terms): row 0 term ids, row 1 frequencies.
-        self._documents: dict[int, np.ndarray] = {}
-        self._built: _Built | None = None
+        self._base = _Base.empty()
+        self._alive: np.ndarray | None = None  # replaced, never changed in place: a search may hold the old one
+        self._deleted_count = 0
+        self._deleted_length = 0
+        self._deleted_df: np.ndarray | None = None
+        self._pending_deleted: list[np.ndarray] = []  # base positions whose terms are not in _deleted_df yet
+        # The delta: id -> int32 array of shape (2, distinct terms), row 0 term ids, row 1 frequencies.
+        # Term ids below the base's vocabulary size are base terms; new terms get ids after them.
+        self._delta: dict[int, np.ndarray] = {}
+        self._new_terms: dict[str, int] = {}
+        self._term_ids: dict[str, int] = {}  # cache of base lookups made by add
+        self._view: _View | None = None
 
     def __repr__(self) -> str:
         return f"Bm25Index(k1={self.k1}, b={self.b}, language={self.language!r}, documents={len(self)})"
 
     def __len__(self) -> int:
         """The number of indexed documents."""
-        return len(self._documents)
+        return self._base.n_docs - self._deleted_count + len(self._delta)
+
+    # ---- changing -------------------------------------------------------------------------
 
     def add(self, ids: Sequence[int], texts: Sequence[str]) -> None:
         """Index ``texts[i]`` under ``ids[i]``, replacing any text already under that id.
@@ -227,24 +327,73 @@ class Bm25Index:
             if not isinstance(text, str):
                 raise TypeError(f"texts must be strings, got {type(text).__name__}")
         analysed = [tokenize(text, self.language) for text in texts]
+        if not checked_ids:
+            return
         with self._lock:
+            self._delete_from_base(checked_ids)
             for doc_id, terms in zip(checked_ids, analysed):
-                term_ids = np.fromiter(
-                    (self._vocabulary.setdefault(term, len(self._vocabulary)) for term in terms),
-                    dtype=np.int32,
-                    count=len(terms),
-                )
+                term_ids = np.fromiter((self._term_id_for_add(term) for term in terms), dtype=np.int32, count=len(terms))
                 distinct, counts = np.unique(term_ids, return_counts=True)
-                self._documents[doc_id] = np.stack([distinct, counts.astype(np.int32)])
-            if checked_ids:
-                self._built = None
+                self._delta[doc_id] = np.stack([distinct, np.minimum(counts, _MAX_TF).astype(np.int32)])
+            self._view = None
+            if len(self._delta) >= max(DELTA_LIMIT, self._base.n_docs):
+                self._merge()  # bounds the delta's memory during a large ingest (amortised: the base doubles)
+
+    def _term_id_for_add(self, term: str) -> int:
+        term_id = self._term_ids.get(term)
+        if term_id is None:
+            term_id = self._base.find(term)
+            if term_id < 0:
+                term_id = self._new_terms.setdefault(term, self._base.n_terms + len(self._new_terms))
+            self._term_ids[term] = term_id
+        return term_id
 
     def delete(self, ids: Iterable[int]) -> None:
         """Remove the documents with these ids; ids that are not indexed are ignored."""
+        checked = [_as_int64(doc_id) for doc_id in ids]
         with self._lock:
-            removed = [self._documents.pop(_as_int64(doc_id), None) for doc_id in ids]
-            if any(entry is not None for entry in removed):
-                self._built = None
+            changed = self._delete_from_base(checked)
+            for doc_id in checked:
+                changed |= self._delta.pop(doc_id, None) is not None
+            if changed:
+                self._view = None
+
+    def _delete_from_base(self, ids: list[int]) -> bool:
+        base = self._base
+        if not base.n_docs or not ids:
+            return False
+        wanted = np.array(ids, dtype=np.int64)
+        positions = np.searchsorted(base.ids, wanted)
+        inside = positions < base.n_docs
+        positions = positions[inside]
+        positions = np.unique(positions[base.ids[positions] == wanted[inside]])
+        if self._alive is not None:
+            positions = positions[self._alive[positions]]
+        if not len(positions):
+            return False
+        alive = np.ones(base.n_docs, dtype=bool) if self._alive is None else self._alive.copy()
+        alive[positions] = False
+        self._alive = alive
+        self._deleted_count += len(positions)
+        self._deleted_length += int(base.lengths[positions].sum())
+        self._pending_deleted.append(positions)
+        self._view = None
+        return True
+
+    def _deleted_frequencies(self) -> np.ndarray | None:
+        """Per base term, how many deleted base documents hold it (one pass over the postings per batch of deletions)."""
+        if self._pending_deleted:
+            base = self._base
+            newly = np.zeros(base.n_docs, dtype=bool)
+            newly[np.concatenate(self._pending_deleted)] = True
+            hits = np.flatnonzero(newly[base.postings_docs])
+            terms = np.searchsorted(base.postings_offsets, hits, side="right") - 1
+            counts = np.bincount(terms, minlength=base.n_terms).astype(np.int32)
+            self._deleted_df = counts if self._deleted_df is None else self._deleted_df + counts
+            self._pending_deleted = []
+        return self._deleted_df
+
+    # ---- searching ------------------------------------------------------------------------
 
     def search(self, query: str, k: int, allowed_ids: set[int] | None = None) -> list[tuple[int, float]]:
         """The ``k`` best ``(id, score)`` pairs for ``query``, best first.
@@ -259,34 +408,48 @@ class Bm25Index:
             raise ValueError(f"k must be >= 1, got {k}")
         terms = tokenize(query, self.language)
         with self._lock:
-            term_ids = [self._vocabulary[term] for term in terms if term in self._vocabulary]
-            if not term_ids or not self._documents:
+            if not terms or not len(self):
                 return []
-            built = self._build()
-        scores = built.scores(term_ids)
-        matches = scores > 0  # Lucene's idf is always > 0, so a shared term means score > 0
-        if allowed_ids is not None:
-            matches &= self._rows_mask(built.row_ids, allowed_ids)
-        rows = np.flatnonzero(matches)
-        if len(rows) > k:
-            # Keep every row tied with the k-th score, so ties are broken by id, not by chance.
-            kth_score = np.partition(scores[rows], len(rows) - k)[len(rows) - k]
-            rows = rows[scores[rows] >= kth_score]
-        # Rows are in id order, so sorting by (-score, row) breaks ties by ascending id.
-        best = rows[np.lexsort((rows, -scores[rows]))][:k]
-        return [(int(built.row_ids[row]), float(scores[row])) for row in best]
-
-    @staticmethod
-    def _rows_mask(row_ids: np.ndarray, allowed_ids: set[int]) -> np.ndarray:
-        mask = np.zeros(len(row_ids), dtype=bool)
-        if not allowed_ids:
-            return mask
-        allowed = np.fromiter((_as_int64(doc_id) for doc_id in allowed_ids), dtype=np.int64, count=len(allowed_ids))
-        positions = np.searchsorted(row_ids, allowed)
-        inside = positions < len(row_ids)
-        positions = positions[inside]
-        mask[positions[row_ids[positions] == allowed[inside]]] = True
-        return mask
+            view = self._current_view()
+            term_ids = [self._term_id_for_search(term) for term in terms]
+        base_scores = delta_scores = None
+        for term_id in term_ids:
+            if term_id < 0:
+                continue
+            frequency = view.document_frequency(term_id)
+            if frequency <= 0:
+                continue
+            idf = np.float32(math.log1p((view.n_docs - frequency + 0.5) / (frequency + 0.5)))
+            for in_base, positions, tfs in view.term_postings(term_id):
+                tfs = tfs.astype(np.float32)
+                norm = view.base_norm if in_base else view.delta_norm
+                weights = idf * tfs / (tfs + norm[positions])
+                if in_base:
+                    base_scores = np.zeros(view.base.n_docs, np.float32) if base_scores is None else base_scores
+                    base_scores[positions] += weights  # a term's postings name each document once
+                else:
+                    delta_scores = np.zeros(len(view.delta_ids), np.float32) if delta_scores is None else delta_scores
+                    delta_scores[positions] += weights
+        ids, scores = [], []
+        if base_scores is not None:
+            matches = base_scores > 0  # Lucene's idf is always > 0, so a shared term means score > 0
+            if view.alive is not None:
+                matches &= view.alive
+            if allowed_ids is not None:
+                matches &= _rows_mask(view.base.ids, allowed_ids)
+            rows = np.flatnonzero(matches)
+            ids.append(np.asarray(view.base.ids[rows]))
+            scores.append(base_scores[rows])
+        if delta_scores is not None:
+            matches = delta_scores > 0
+            if allowed_ids is not None:
+                matches &= _rows_mask(view.delta_ids, allowed_ids)
+            rows = np.flatnonzero(matches)
+            ids.append(view.delta_ids[rows])
+            scores.append(delta_scores[rows])
+        if not ids:
+            return []
+        return _top(np.concatenate(ids), np.concatenate(scores), k)
 
     def document_frequencies(self, terms: Sequence[str]) -> tuple[int, list[int]]:
         """How many documents there are, and in how many of them each of ``terms`` (stems) occurs.
@@ -296,90 +459,179 @@ class Bm25Index:
         >>> index.document_frequencies(tokenize("apple red blue"))
         (2, [2, 1, 0])
         """
-        built = self._build()
         with self._lock:
-            term_ids = [self._vocabulary.get(term) for term in terms]
-        return len(built.row_ids), [
-            0 if term_id is None or term_id + 1 >= len(built.indptr) else int(built.indptr[term_id + 1] - built.indptr[term_id])
-            for term_id in term_ids
-        ]
+            if not len(self):
+                return 0, [0] * len(terms)
+            view = self._current_view()
+            term_ids = [self._term_id_for_search(term) for term in terms]
+        return view.n_docs, [view.document_frequency(term_id) if term_id >= 0 else 0 for term_id in term_ids]
 
-    def _build(self) -> _Built:
-        """The scoring structure for the current documents, rebuilt if anything changed."""
-        with self._lock:
-            if self._built is None:
-                self._built = self._build_now()
-            return self._built
+    def _term_id_for_search(self, term: str) -> int:
+        term_id = self._term_ids.get(term)
+        if term_id is None:
+            term_id = self._new_terms.get(term, -1)
+        if term_id < 0:
+            term_id = self._base.find(term)
+        return term_id
 
-    def _build_now(self) -> _Built:
-        row_ids = np.fromiter(sorted(self._documents), dtype=np.int64, count=len(self._documents))
-        entries = [self._documents[int(doc_id)] for doc_id in row_ids]
-        n_docs, n_terms = len(entries), len(self._vocabulary)
+    def _current_view(self) -> _View:
+        if self._view is None:
+            self._view = self._make_view()
+        return self._view
+
+    def _make_view(self) -> _View:
+        base = self._base
+        delta_ids = np.fromiter(sorted(self._delta), dtype=np.int64, count=len(self._delta))
+        entries = [self._delta[int(doc_id)] for doc_id in delta_ids]
         postings = np.concatenate(entries, axis=1) if entries else np.zeros((2, 0), np.int32)
-        term_ids = postings[0]
-        distinct_terms = np.fromiter((entry.shape[1] for entry in entries), np.int64, n_docs)
-        row_starts = np.zeros(n_docs + 1, dtype=np.int64)
-        np.cumsum(distinct_terms, out=row_starts[1:])
-        frequency_sums = np.zeros(len(term_ids) + 1, dtype=np.int64)
-        np.cumsum(postings[1], out=frequency_sums[1:])
-        doc_lengths = frequency_sums[row_starts[1:]] - frequency_sums[row_starts[:-1]]
-        average_length = max(float(doc_lengths.mean()) if n_docs else 0.0, 1e-9)
+        per_document = np.fromiter((entry.shape[1] for entry in entries), np.int64, len(entries))
+        delta_docs = np.repeat(np.arange(len(entries), dtype=np.int32), per_document)
+        delta_lengths = np.bincount(delta_docs, weights=postings[1], minlength=len(entries))
+        order = np.argsort(postings[0], kind="stable")
+        delta_terms, starts = np.unique(postings[0][order], return_index=True)
+        n_docs = len(self)
+        total_length = int(np.asarray(base.lengths).sum(dtype=np.int64)) - self._deleted_length + delta_lengths.sum()
+        average_length = max(total_length / n_docs if n_docs else 0.0, 1e-9)
+        return _View(
+            base=base,
+            alive=self._alive,
+            deleted_df=self._deleted_frequencies(),
+            base_norm=self._norms(base.lengths, average_length),
+            delta_ids=delta_ids,
+            delta_norm=self._norms(delta_lengths, average_length),
+            delta_terms=delta_terms.astype(np.int64),
+            delta_offsets=np.append(starts, len(order)).astype(np.int64),
+            delta_docs=delta_docs[order],
+            delta_tfs=postings[1][order].astype(np.float32),
+            n_docs=n_docs,
+        )
 
-        doc_freqs = np.bincount(term_ids, minlength=n_terms)
-        idf = np.log1p((n_docs - doc_freqs + 0.5) / (doc_freqs + 0.5)).astype(np.float32)
-        length_norm = self.k1 * (1 - self.b + self.b * doc_lengths / average_length)
-        term_freqs = postings[1].astype(np.float32)
-        # float32 like bm25s: half the memory traffic of float64 on ~10M postings per 100k docs.
-        weights = idf[term_ids] * term_freqs
-        weights /= term_freqs + np.repeat(length_norm.astype(np.float32), distinct_terms)
+    def _norms(self, lengths: np.ndarray, average_length: float) -> np.ndarray:
+        return (self.k1 * (1 - self.b + self.b * np.asarray(lengths) / average_length)).astype(np.float32)
 
-        # Queries sum columns of a documents x terms matrix in CSC layout (postings grouped by
-        # term); scipy's CSR-to-CSC conversion is a linear-time counting sort.
-        import scipy.sparse as sp  # here, not at the top: only a search needs it
+    # ---- building a base ------------------------------------------------------------------
 
-        matrix = sp.csr_matrix((weights, term_ids, row_starts), shape=(n_docs, n_terms)).tocsc()
-        return _Built(row_ids=row_ids, data=matrix.data, indices=matrix.indices, indptr=matrix.indptr)
+    @classmethod
+    def build(
+        cls, batches: Iterable[tuple[Sequence[int], Sequence[str]]], k1: float = 0.9, b: float = 0.4,
+        language: str = "english",
+    ) -> Bm25Index:
+        """An index of many texts given as ``(ids, texts)`` batches, built straight into a base segment.
+
+        The same result as ``add`` of every batch (ids must be distinct), with flat arrays in
+        place of per-document ones: what rebuilding a large index from the store uses.
+        """
+        index = cls(k1=k1, b=b, language=language)
+        vocabulary: dict[str, int] = {}
+        all_ids, documents, terms, tfs = [], [], [], []
+        count = 0
+        for ids, texts in batches:
+            batch_ids = [_as_int64(doc_id) for doc_id in ids]
+            for doc_id, text in zip(batch_ids, texts):
+                tokens = tokenize(text, language)
+                term_ids = np.fromiter(
+                    (vocabulary.setdefault(token, len(vocabulary)) for token in tokens), np.int32, len(tokens)
+                )
+                distinct, counts = np.unique(term_ids, return_counts=True)
+                terms.append(distinct)
+                tfs.append(np.minimum(counts, _MAX_TF).astype(np.uint16))
+                documents.append(np.full(len(distinct), count, dtype=np.int32))
+                count += 1
+            all_ids.extend(batch_ids)
+            if len(terms) > 4096:  # few large arrays, not a million small ones
+                terms, tfs, documents = [np.concatenate(terms)], [np.concatenate(tfs)], [np.concatenate(documents)]
+        index._base = _assemble(
+            np.array(all_ids, dtype=np.int64),
+            np.concatenate(documents) if documents else np.zeros(0, np.int32),
+            np.concatenate(terms) if terms else np.zeros(0, np.int32),
+            np.concatenate(tfs) if tfs else np.zeros(0, np.uint16),
+            list(vocabulary),
+        )
+        return index
+
+    def _merge(self) -> None:
+        """Fold the delta and the deletions into a new base (in memory; ``save`` writes it)."""
+        base = self._base
+        alive = self._alive if self._alive is not None else np.ones(base.n_docs, dtype=bool)
+        live_positions = np.cumsum(alive, dtype=np.int64) - 1  # base position -> position among live ones
+        column_lengths = np.diff(np.asarray(base.postings_offsets))
+        base_terms = np.repeat(np.arange(base.n_terms, dtype=np.int32), column_lengths)
+        keep = alive[base.postings_docs]
+        live_ids = np.asarray(base.ids)[alive]
+        delta_ids = list(self._delta)
+        entries = [self._delta[doc_id] for doc_id in delta_ids]
+        postings = np.concatenate(entries, axis=1) if entries else np.zeros((2, 0), np.int32)
+        per_document = np.fromiter((entry.shape[1] for entry in entries), np.int64, len(entries))
+        delta_docs = len(live_ids) + np.repeat(np.arange(len(entries), dtype=np.int64), per_document)
+        new_terms = sorted(self._new_terms, key=self._new_terms.__getitem__)
+        self._base = _assemble(
+            np.concatenate([live_ids, np.array(delta_ids, dtype=np.int64)]),
+            np.concatenate([live_positions[base.postings_docs[keep]], delta_docs]).astype(np.int32),
+            np.concatenate([base_terms[keep], postings[0]]),
+            np.concatenate([np.asarray(base.postings_tfs)[keep], postings[1].astype(np.uint16)]),
+            base.terms() + new_terms,
+        )
+        self._alive, self._deleted_count, self._deleted_length = None, 0, 0
+        self._deleted_df, self._pending_deleted = None, []
+        self._delta, self._new_terms, self._term_ids = {}, {}, {}
+        self._view = None
+
+    def _should_merge(self) -> bool:
+        changed = len(self._delta) + self._deleted_count
+        if not changed:
+            return False
+        return len(self) < SMALL_INDEX or changed > MERGE_SHARE * self._base.n_docs
+
+    # ---- files ----------------------------------------------------------------------------
 
     def save(self, folder: Path) -> None:
-        """Write the index to ``folder/bm25.npz`` atomically, creating ``folder`` if needed.
+        """Write the index to ``folder/bm25.safetensors`` atomically, creating ``folder`` if needed.
 
-        The file holds only integer and byte arrays plus a JSON header (no pickle); a crash
-        while saving leaves the previous file in place. Terms no longer used by any document
-        are dropped from the saved vocabulary.
+        A crash while saving leaves the previous file in place. Small indexes, and large ones
+        whose changes pass 10% of the base, get a new base; otherwise the file holds the old
+        base (copied from its mapping) with the delta and the deletions beside it.
         """
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         with self._lock:
-            arrays = self._to_arrays()
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".bm25.", suffix=".npz.tmp", delete=False) as handle:
-            temporary = Path(handle.name)
+            if self._should_merge():
+                self._merge()
+            arrays, header = self._to_arrays()
+            with tempfile.NamedTemporaryFile(dir=folder, prefix=".bm25.", suffix=".tmp", delete=False) as handle:
+                temporary = Path(handle.name)
+                try:
+                    _write_tensors(handle, arrays, {"bm25": json.dumps(header)})
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                except BaseException:
+                    handle.close()
+                    temporary.unlink(missing_ok=True)
+                    raise
             try:
-                np.savez(handle, **arrays)
-                handle.flush()
-                os.fsync(handle.fileno())
+                os.replace(temporary, folder / INDEX_FILE_NAME)
             except BaseException:
-                handle.close()
                 temporary.unlink(missing_ok=True)
                 raise
-        try:
-            os.replace(temporary, folder / INDEX_FILE_NAME)
-        except BaseException:
-            temporary.unlink(missing_ok=True)
-            raise
-        _fsync_folder(folder)
+            _fsync_folder(folder)
+            for old_name in OLD_INDEX_FILE_NAMES:
+                (folder / old_name).unlink(missing_ok=True)
+            # Map the base from the file just written: one built in memory by a merge leaves RAM, and
+            # an older file's mapping is let go (same arrays, so the delta's term ids stay valid).
+            self._base = _read_base(folder / INDEX_FILE_NAME)[0]
+            self._view = None
 
-    def _to_arrays(self) -> dict[str, np.ndarray]:
-        ids = sorted(self._documents)
-        entries = [self._documents[doc_id] for doc_id in ids]
+    def _to_arrays(self) -> tuple[dict[str, np.ndarray], dict[str, object]]:
+        base = self._base
+        delta_ids = sorted(self._delta)
+        entries = [self._delta[doc_id] for doc_id in delta_ids]
         postings = np.concatenate(entries, axis=1) if entries else np.zeros((2, 0), np.int32)
-        used = np.unique(postings[0])
-        # Renumber the used terms 0..n-1 in their current order.
-        new_term_id = np.full(len(self._vocabulary), -1, dtype=np.int64)
-        new_term_id[used] = np.arange(len(used))
-        terms_by_id = list(self._vocabulary)
-        vocabulary = "\n".join(terms_by_id[term_id] for term_id in used)
-        offsets = np.zeros(len(entries) + 1, dtype=np.int64)
-        np.cumsum([entry.shape[1] for entry in entries], out=offsets[1:])
+        delta_offsets = np.zeros(len(entries) + 1, dtype=np.int64)
+        np.cumsum([entry.shape[1] for entry in entries], out=delta_offsets[1:])
+        new_terms = sorted(self._new_terms, key=self._new_terms.__getitem__)
+        new_vocabulary = [term.encode("utf-8") for term in new_terms]
+        new_offsets = np.zeros(len(new_terms) + 1, dtype=np.int64)
+        np.cumsum([len(term) for term in new_vocabulary], out=new_offsets[1:])
+        deleted = np.flatnonzero(~self._alive).astype(np.int64) if self._alive is not None else np.zeros(0, np.int64)
         header = {
             "format": "bm25",
             "format_version": FORMAT_VERSION,
@@ -387,68 +639,212 @@ class Bm25Index:
             "k1": self.k1,
             "b": self.b,
             "language": self.language,
-            "documents": len(ids),
-            "terms": len(used),
+            "documents": len(self),
+            "base_documents": base.n_docs,
+            "base_terms": base.n_terms,
         }
-        return {
-            "header": np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8),
-            "ids": np.array(ids, dtype=np.int64),
-            "offsets": offsets,
-            "term_ids": new_term_id[postings[0]].astype(np.int32),
-            "term_freqs": postings[1].astype(np.int32),
-            "vocabulary": np.frombuffer(vocabulary.encode("utf-8"), dtype=np.uint8),
+        arrays = {
+            "ids": base.ids,
+            "lengths": base.lengths,
+            "vocabulary": base.vocabulary,
+            "vocabulary_offsets": base.vocabulary_offsets,
+            "postings_offsets": base.postings_offsets,
+            "postings_docs": base.postings_docs,
+            "postings_tfs": base.postings_tfs,
+            "deleted": deleted,
+            "delta_ids": np.array(delta_ids, dtype=np.int64),
+            "delta_offsets": delta_offsets,
+            "delta_terms": postings[0].astype(np.int32),
+            "delta_tfs": postings[1].astype(np.uint16),
+            "new_vocabulary": np.frombuffer(b"".join(new_vocabulary), dtype=np.uint8),
+            "new_vocabulary_offsets": new_offsets,
         }
+        return arrays, header
 
     @classmethod
     def open(cls, folder: Path) -> Bm25Index:
-        """Load the index that :meth:`save` wrote to ``folder``.
+        """Map the index that :meth:`save` wrote to ``folder``; the base's arrays stay on disk.
 
-        Raises FileNotFoundError when ``folder/bm25.npz`` does not exist, and ValueError when
-        the file is not a BM25 index this code can read (another format or tokenizer version:
-        rebuild the index from the store).
+        Raises FileNotFoundError when ``folder/bm25.safetensors`` does not exist (an index saved
+        in the older ``bm25.npz`` format counts as missing: the store rebuilds it), and
+        ValueError when the file is damaged or was written with another format or tokenizer
+        version (rebuild the index from the store).
         """
         path = Path(folder) / INDEX_FILE_NAME
         if not path.is_file():
             raise FileNotFoundError(f"no BM25 index in {folder}: {path.name} is missing")
-        try:
-            with np.load(path, allow_pickle=False) as stored:
-                arrays = {name: stored[name] for name in stored.files}
-            header = json.loads(arrays["header"].tobytes().decode("utf-8"))
-        except (OSError, ValueError, KeyError) as error:
-            raise ValueError(f"{path} is not a readable BM25 index: {error}") from error
-        if header.get("format") != "bm25" or header.get("format_version") != FORMAT_VERSION:
-            raise ValueError(
-                f"{path} has format {header.get('format')!r} version "
-                f"{header.get('format_version')!r}; this code reads bm25 version {FORMAT_VERSION}"
-            )
-        if header.get("tokenizer_version") != TOKENIZER_VERSION:
-            raise ValueError(
-                f"{path} was built with tokenizer version {header.get('tokenizer_version')}, "
-                f"this code uses {TOKENIZER_VERSION}: rebuild the BM25 index"
-            )
+        base, header, arrays = _read_base(path)
         index = cls(k1=header["k1"], b=header["b"], language=header["language"])
-        ids, offsets = arrays["ids"], arrays["offsets"]
-        term_ids, term_freqs = arrays["term_ids"], arrays["term_freqs"]
-        vocabulary_text = arrays["vocabulary"].tobytes().decode("utf-8")
-        terms = vocabulary_text.split("\n") if vocabulary_text else []
-        consistent = (
-            len(ids) == header["documents"]
-            and len(terms) == header["terms"]
-            and len(offsets) == len(ids) + 1
-            and offsets[0] == 0
-            and offsets[-1] == len(term_ids) == len(term_freqs)
-            and bool(np.all(np.diff(offsets) >= 0))
-            and (len(term_ids) == 0 or (term_ids.min() >= 0 and term_ids.max() < len(terms)))
-        )
-        if not consistent:
-            raise ValueError(f"{path} is damaged: its arrays do not agree with each other")
-        index._vocabulary = {term: term_id for term_id, term in enumerate(terms)}
-        postings = np.stack([term_ids.astype(np.int32), term_freqs.astype(np.int32)])
-        index._documents = {
-            int(doc_id): postings[:, start:end]
-            for doc_id, start, end in zip(ids.tolist(), offsets[:-1].tolist(), offsets[1:].tolist())
+        index._base = base
+        deleted = arrays["deleted"]
+        if len(deleted):
+            if deleted.min() < 0 or deleted.max() >= base.n_docs:
+                raise ValueError(f"{path} is damaged: a deleted position is outside the base")
+            index._delete_from_base(np.asarray(base.ids)[deleted].tolist())
+        new_offsets = arrays["new_vocabulary_offsets"].tolist()
+        new_vocabulary = arrays["new_vocabulary"].tobytes()
+        index._new_terms = {
+            new_vocabulary[start:end].decode("utf-8"): base.n_terms + number
+            for number, (start, end) in enumerate(itertools.pairwise(new_offsets))
         }
+        delta_offsets = arrays["delta_offsets"].tolist()
+        delta_postings = np.stack([arrays["delta_terms"].astype(np.int32), arrays["delta_tfs"].astype(np.int32)])
+        if len(delta_offsets) != len(arrays["delta_ids"]) + 1 or delta_offsets[-1] != delta_postings.shape[1]:
+            raise ValueError(f"{path} is damaged: its delta arrays do not agree with each other")
+        index._delta = {
+            int(doc_id): delta_postings[:, start:end]
+            for doc_id, start, end in zip(arrays["delta_ids"].tolist(), delta_offsets[:-1], delta_offsets[1:])
+        }
+        if len(index) != header["documents"]:
+            raise ValueError(f"{path} is damaged: it counts {header['documents']} documents, its arrays {len(index)}")
         return index
+
+
+def _top(ids: np.ndarray, scores: np.ndarray, k: int) -> list[tuple[int, float]]:
+    """The ``k`` best pairs, ties broken by ascending id."""
+    if len(scores) > k:
+        # Keep every candidate tied with the k-th score, so ties are broken by id, not by chance.
+        kth_score = np.partition(scores, len(scores) - k)[len(scores) - k]
+        keep = scores >= kth_score
+        ids, scores = ids[keep], scores[keep]
+    best = np.lexsort((ids, -scores))[:k]
+    return [(int(ids[row]), float(scores[row])) for row in best]
+
+
+def _rows_mask(row_ids: np.ndarray, allowed_ids: set[int]) -> np.ndarray:
+    """Which of ``row_ids`` (ascending) are in ``allowed_ids``."""
+    mask = np.zeros(len(row_ids), dtype=bool)
+    if not allowed_ids or not len(row_ids):
+        return mask
+    allowed = np.fromiter((_as_int64(doc_id) for doc_id in allowed_ids), dtype=np.int64, count=len(allowed_ids))
+    positions = np.searchsorted(row_ids, allowed)
+    inside = positions < len(row_ids)
+    positions = positions[inside]
+    mask[positions[row_ids[positions] == allowed[inside]]] = True
+    return mask
+
+
+def _assemble(
+    ids: np.ndarray, documents: np.ndarray, terms: np.ndarray, tfs: np.ndarray, vocabulary: list[str]
+) -> _Base:
+    """A base segment from postings ``(documents[i], terms[i], tfs[i])``: positions into ``ids`` and ``vocabulary``.
+
+    Documents are put in id order and terms in sorted order (unused ones dropped); the postings
+    are grouped by term with scipy's COO-to-CSR conversion, a linear-time counting sort.
+    """
+    import scipy.sparse as sp  # here, not at the top: only building a base needs it
+
+    if len(np.unique(ids)) != len(ids):
+        raise ValueError("ids repeat: each document must be given once")
+    order = np.argsort(ids, kind="stable")
+    rank = np.empty(len(ids), dtype=np.int32)
+    rank[order] = np.arange(len(ids), dtype=np.int32)
+    documents = rank[documents] if len(documents) else documents.astype(np.int32)
+    used = np.zeros(len(vocabulary), dtype=bool)
+    used[terms] = True
+    used_ids = np.flatnonzero(used)
+    sorted_used = sorted(used_ids.tolist(), key=vocabulary.__getitem__)
+    new_id = np.full(len(vocabulary), -1, dtype=np.int32)
+    new_id[sorted_used] = np.arange(len(sorted_used), dtype=np.int32)
+    encoded = [vocabulary[term_id].encode("utf-8") for term_id in sorted_used]
+    vocabulary_offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+    np.cumsum([len(term) for term in encoded], out=vocabulary_offsets[1:])
+    lengths = np.bincount(documents, weights=tfs, minlength=len(ids)).astype(np.int32)
+    matrix = sp.csr_matrix(
+        (tfs.astype(np.uint16), (new_id[terms], documents)), shape=(len(encoded), len(ids))
+    )
+    return _Base(
+        ids=np.ascontiguousarray(ids[order], dtype=np.int64),
+        lengths=lengths,
+        vocabulary=np.frombuffer(b"".join(encoded), dtype=np.uint8),
+        vocabulary_offsets=vocabulary_offsets,
+        postings_offsets=matrix.indptr.astype(np.int64),
+        postings_docs=matrix.indices.astype(np.int32),
+        postings_tfs=matrix.data.astype(np.uint16),
+    )
+
+
+# ---- the file: the safetensors layout, memory-mapped ---------------------------------------
+
+_DTYPES = {"I64": np.dtype("<i8"), "I32": np.dtype("<i4"), "U16": np.dtype("<u2"), "U8": np.dtype("u1")}
+_DTYPE_NAMES = {dtype: name for name, dtype in _DTYPES.items()}
+_BASE_ARRAYS = (
+    "ids", "lengths", "vocabulary", "vocabulary_offsets", "postings_offsets", "postings_docs", "postings_tfs",
+)
+_ALL_ARRAYS = (
+    *_BASE_ARRAYS, "deleted", "delta_ids", "delta_offsets", "delta_terms", "delta_tfs", "new_vocabulary",
+    "new_vocabulary_offsets",
+)
+
+
+def _write_tensors(handle: object, arrays: dict[str, np.ndarray], metadata: dict[str, str]) -> None:
+    """Write ``arrays`` in the safetensors layout, widest dtype first so every array is aligned."""
+    ordered = sorted(arrays.items(), key=lambda item: -item[1].dtype.itemsize)
+    header: dict[str, object] = {"__metadata__": metadata}
+    offset = 0
+    for name, array in ordered:
+        header[name] = {
+            "dtype": _DTYPE_NAMES[array.dtype.newbyteorder("<") if array.dtype.itemsize > 1 else array.dtype],
+            "shape": list(array.shape),
+            "data_offsets": [offset, offset + array.nbytes],
+        }
+        offset += array.nbytes
+    encoded = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    encoded += b" " * (-len(encoded) % 8)  # the data then starts 8-byte aligned
+    handle.write(struct.pack("<Q", len(encoded)))  # type: ignore[attr-defined]
+    handle.write(encoded)  # type: ignore[attr-defined]
+    for _, array in ordered:
+        flat = array.reshape(-1)
+        for start in range(0, len(flat), 1 << 24):  # stream a mapped array without copying it whole
+            handle.write(np.ascontiguousarray(flat[start : start + (1 << 24)]).tobytes())  # type: ignore[attr-defined]
+
+
+def _read_base(path: Path) -> tuple[_Base, dict[str, object], dict[str, np.ndarray]]:
+    """The base segment mapped from ``path``, the file's header, and all its arrays (mapped)."""
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as handle:
+            (header_length,) = struct.unpack("<Q", handle.read(8))
+            if header_length > min(size - 8, 1 << 24):
+                raise ValueError("header length is larger than the file")
+            tensors = json.loads(handle.read(header_length))
+        header = json.loads(tensors.pop("__metadata__")["bm25"])
+        mapped = np.memmap(path, dtype=np.uint8, mode="r")
+        data_start = 8 + header_length
+        arrays = {}
+        for name in _ALL_ARRAYS:
+            spec = tensors[name]
+            dtype = _DTYPES[spec["dtype"]]
+            begin, end = (data_start + int(offset) for offset in spec["data_offsets"])
+            shape = tuple(int(length) for length in spec["shape"])
+            if not data_start <= begin <= end <= size or end - begin != math.prod(shape) * dtype.itemsize:
+                raise ValueError(f"array {name} lies outside the file")
+            arrays[name] = mapped[begin:end].view(dtype).reshape(shape)
+    except (OSError, ValueError, KeyError, TypeError, struct.error, UnicodeDecodeError) as error:
+        raise ValueError(f"{path} is not a readable BM25 index: {error}") from error
+    if header.get("format") != "bm25" or header.get("format_version") != FORMAT_VERSION:
+        raise ValueError(
+            f"{path} has format {header.get('format')!r} version "
+            f"{header.get('format_version')!r}; this code reads bm25 version {FORMAT_VERSION}"
+        )
+    if header.get("tokenizer_version") != TOKENIZER_VERSION:
+        raise ValueError(
+            f"{path} was built with tokenizer version {header.get('tokenizer_version')}, "
+            f"this code uses {TOKENIZER_VERSION}: rebuild the BM25 index"
+        )
+    base = _Base(**{name: arrays[name] for name in _BASE_ARRAYS})
+    consistent = (
+        len(base.lengths) == base.n_docs == header["base_documents"]
+        and base.n_terms == header["base_terms"]
+        and len(base.postings_offsets) == base.n_terms + 1
+        and base.vocabulary_offsets[0] == 0
+        and base.vocabulary_offsets[-1] == len(base.vocabulary)
+        and base.postings_offsets[0] == 0
+        and base.postings_offsets[-1] == len(base.postings_docs) == len(base.postings_tfs)
+    )
+    if not consistent:
+        raise ValueError(f"{path} is damaged: its arrays do not agree with each other")
+    return base, header, arrays
 
 
 def _fsync_folder(folder: Path) -> None:

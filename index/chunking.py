@@ -124,7 +124,7 @@ class Chunker:
         Raises ``LimitExceeded`` when the document would make more than ``max_chunks`` chunks.
         """
         chunks: list[Chunk] = []
-        budget = _ChunkBudget(self.max_chunks, self.settings.chunk_tokens)
+        budget = _ChunkBudget(self.max_chunks, self.settings.chunk_tokens, self.max_chars)
         blocks = _unit_blocks(document)
         for section_start, section_end, heading in _section_spans(document):
             units = self._block_units(document.text, section_start, section_end, blocks, budget)
@@ -301,30 +301,35 @@ class Chunker:
 class _ChunkBudget:
     """Counts a document's units as they are made and stops when it cannot fit in ``max_chunks`` chunks.
 
-    Packing puts at most ``chunk_tokens`` tokens in a chunk and never joins two sections, so a
-    document needs at least (its tokens / chunk_tokens, rounded up, per section) chunks: known
-    before packing and embedding, so a file of 20,000 headings is refused in seconds.
+    Packing puts at most ``chunk_tokens`` tokens and ``max_chars`` characters in a chunk and never
+    joins two sections, so a section needs at least its tokens / chunk_tokens and its characters /
+    max_chars chunks (rounded up): known before packing and embedding, so a file of 20,000 headings
+    or a 50 MB line (one unknown token per window) is refused in seconds.
     """
 
-    def __init__(self, max_chunks: int | None, chunk_tokens: int) -> None:
+    def __init__(self, max_chunks: int | None, chunk_tokens: int, max_chars: int) -> None:
         self.max_chunks = max_chunks
         self.chunk_tokens = chunk_tokens
+        self.max_chars = max_chars
         self.closed_sections = 0  # chunks needed at least by the sections before this one
         self.section_tokens = 0
+        self.section_chars = 0
+
+    def _section_needs(self) -> int:
+        return max(-(-self.section_tokens // self.chunk_tokens), -(-self.section_chars // self.max_chars))
 
     def new_section(self) -> None:
-        if self.section_tokens:
-            self.closed_sections += -(-self.section_tokens // self.chunk_tokens)
-        self.section_tokens = 0
+        self.closed_sections += self._section_needs()
+        self.section_tokens = self.section_chars = 0
 
     def count(self, units: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
         if self.max_chunks is None:
             return units
-        for _, _, tokens in units:
+        for start, end, tokens in units:
             # A unit never shares a chunk with more than chunk_tokens of others.
             self.section_tokens += min(tokens, self.chunk_tokens)
-        needed = self.closed_sections + -(-self.section_tokens // self.chunk_tokens)
-        if needed > self.max_chunks:
+            self.section_chars += end - start
+        if self.closed_sections + self._section_needs() > self.max_chunks:
             raise LimitExceeded(
                 f"too many chunks: more than {self.max_chunks:,} for one document "
                 "(RAG_MAX_CHUNKS_PER_DOCUMENT raises the limit)"

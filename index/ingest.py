@@ -31,9 +31,11 @@ from index.store import (
     IndexSettings,
     IndexStore,
     SettingsMismatchError,
+    read_settings,
 )
 from index.structure import classify_blocks
 from index.types import Chunk, Document
+from index.vectors import check_setting as check_vector_index_setting
 
 log = logging.getLogger(__name__)
 
@@ -408,6 +410,7 @@ def add_to_index(
     show_progress: bool = True,
     embedder: Embedder | None = None,
     embedder_kind: str | None = None,
+    vector_index: str | None = None,
     follow_symlinks: bool = False,
     limits: IngestLimits | None = None,
 ) -> AddReport:
@@ -417,7 +420,9 @@ def add_to_index(
     the index's own settings (or, for a new index, the defaults and ``$RAG_EMBEDDER``). Asking for
     other settings than an existing index has, or passing an ``embedder`` of another kind, raises
     ``SettingsMismatchError``, unless ``rebuild`` is set: then every stored document is re-embedded
-    into a fresh index that replaces the old one only once it is complete. ``follow_symlinks``
+    into a fresh index that replaces the old one only once it is complete. ``vector_index``
+    (``auto``, ``flat``, ``ivf``) sets the kind of vector index, also on an existing index, where
+    a change rebuilds it from the stored vectors before anything is added. ``follow_symlinks``
     follows symbolic links that lead outside the folders given (by default they are skipped and reported).
     ``limits`` bounds what one file may cost (default: ``IngestLimits.from_env()``); a file past
     one is reported as failed, with the limit, and the run goes on.
@@ -426,6 +431,8 @@ def add_to_index(
     exists = (index_dir / MANIFEST_NAME).is_file()
     if embedder_kind is not None:
         embedder_kind = parse_embedder_kind(embedder_kind)
+    if vector_index is not None:
+        check_vector_index_setting(vector_index)
     if embedder is not None:
         if embedder_kind is not None and embedder.kind != embedder_kind:
             raise ValueError(f"embedder is {embedder.kind}, but embedder_kind is {embedder_kind}")
@@ -435,16 +442,21 @@ def add_to_index(
         _check_same_settings(store.settings, model, embedder_kind, chunker, index_dir)
         embedder = embedder or load_embedder(store.settings.embedding_model, store.settings.embedder_kind)
         with store.writer_lock():
+            if vector_index is not None:
+                store.set_vector_index(vector_index)
             return Ingestor(store, embedder, show_progress, limits).add(
                 paths, prune=prune, follow_symlinks=follow_symlinks
             )
     embedder = embedder or load_embedder(model or DEFAULT_MODEL, embedder_kind or default_embedder_kind())
+    if vector_index is None:
+        vector_index = read_settings(index_dir).vector_index if exists else "auto"
     settings = IndexSettings(
         embedding_model=embedder.model,
         dimension=embedder.dimension,
         chunker=chunker or ChunkerSettings(),
         embedder=embedder.backend,
         precision=embedder.precision,
+        vector_index=vector_index,
     )
     if not exists:
         missing = [path for path in paths if not Path(path).exists() and not Path(path).is_symlink()]
@@ -483,6 +495,14 @@ def _check_same_settings(
         )
 
 
+def _carry_over(old_dir: Path, new_dir: Path) -> None:
+    """Move what others keep in an index folder (uploaded files, the chat page's conversations and
+    feedback) into its rebuilt copy: everything the new index did not make itself."""
+    for entry in old_dir.iterdir():
+        if not (new_dir / entry.name).exists():
+            os.replace(entry, new_dir / entry.name)
+
+
 def _rebuild(
     index_dir: Path,
     paths: Sequence[str | Path],
@@ -506,8 +526,10 @@ def _rebuild(
         # The summary counts the re-embedded documents' chunks too (it used to say "0 chunks embedded").
         report.chunks_embedded += re_embedded.chunks_embedded
         report.seconds += re_embedded.seconds
+        new_store.record_added_folders(old_store.added_folders())
         old_store.close()
         new_store.close()
+        _carry_over(index_dir, staging)
         retired = index_dir.with_name(f".{index_dir.name}.old")
         shutil.rmtree(retired, ignore_errors=True)
         os.replace(index_dir, retired)

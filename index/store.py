@@ -17,7 +17,7 @@ import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +29,7 @@ from index.structure import Block
 from index.types import Chunk, Document, Section
 
 if TYPE_CHECKING:
-    import faiss  # imported where vectors are touched: `rag status` reads none
+    from index.vectors import VectorIndex  # imports FAISS: `rag status` reads no vectors
 
 FORMAT_VERSION = 3  # 2: sentence-packed chunks; 3: classified blocks, PDF furniture removed, code kept whole
 READABLE_FORMATS = (3,)
@@ -94,6 +94,8 @@ class IndexSettings:
 
     ``embedder`` and ``precision`` say what ran the model (``onnx``/``int8``, ``onnx``/``fp32`` or
     ``torch``/``fp32``); a manifest written before they were recorded was built with torch.
+    ``vector_index`` is ``auto`` (exact flat search while small, IVF past ``index.vectors.IVF_FROM_CHUNKS``),
+    ``flat`` or ``ivf``; unlike the others it can be changed on a live index (``set_vector_index``).
     """
 
     embedding_model: str
@@ -103,6 +105,7 @@ class IndexSettings:
     metric: str = "inner_product"
     embedder: str = "onnx"
     precision: str = "int8"
+    vector_index: str = "auto"
 
     @property
     def embedder_kind(self) -> str:
@@ -122,6 +125,7 @@ class IndexSettings:
             metric=data.get("metric", "inner_product"),
             embedder=data.get("embedder", "torch"),
             precision=data.get("precision", "fp32"),
+            vector_index=data.get("vector_index", "auto"),
         )
 
 
@@ -158,6 +162,7 @@ class IndexStatus:
     embedder: str
     dimension: int
     vector_index: str
+    vector_index_setting: str
     size_bytes: int
     updated_at: float | None
     chunker: ChunkerSettings
@@ -243,11 +248,10 @@ class IndexStore:
     def close(self) -> None:
         self._db.close()
 
-    def _new_vector_index(self) -> faiss.Index:
-        import faiss
+    def _new_vector_index(self) -> VectorIndex:
+        from index.vectors import VectorIndex, kind_for
 
-        # Exact inner-product search with our own int64 ids, so chunks can be removed.
-        return faiss.IndexIDMap2(faiss.IndexFlatIP(self.settings.dimension))
+        return VectorIndex.empty(self.settings.dimension, kind_for(self.settings.vector_index, 0))
 
     @property
     def generation(self) -> int:
@@ -256,8 +260,9 @@ class IndexStore:
         return int(row[0]) if row else 0
 
     def _load_derived(self, save_if_rebuilt: bool = True) -> None:
-        """Load the FAISS and BM25 files, or rebuild them from SQLite when they are not of the store's generation."""
-        import faiss
+        """Load the vector and BM25 files, or rebuild from SQLite whichever is not of the store's generation
+        (and the vector index when it is not the kind its setting asks for)."""
+        from index.vectors import VectorIndex, VectorIndexError, VectorIndexInfo
 
         with self._read_snapshot():
             generation = self.generation
@@ -266,20 +271,38 @@ class IndexStore:
         stamp = json.loads(stamp_path.read_text()) if stamp_path.is_file() else {}
         vectors = None
         if stamp.get("generation") == generation and (self.index_dir / VECTORS_NAME).is_file():
-            vectors = faiss.read_index(str(self.index_dir / VECTORS_NAME))
+            try:
+                info = VectorIndexInfo.from_json(stamp.get("vector_index"))
+                vectors = VectorIndex.open(self.index_dir / VECTORS_NAME, self.settings.dimension, info)
+            except (VectorIndexError, RuntimeError) as error:  # FAISS raises RuntimeError for a damaged file
+                log.warning("%s: cannot read %s (%s)", self.index_dir, VECTORS_NAME, error)
         try:
             bm25 = Bm25Index.open(self.index_dir)
-        except FileNotFoundError:
+        except (FileNotFoundError, ValueError) as error:  # missing, damaged, or an older format
+            log.info("%s: %s", self.index_dir, error)
             bm25 = None
         bm25_current = stamp.get("bm25_generation") == generation and stamp.get("bm25_text") == BM25_TEXT_VERSION
         # A file of the right generation but with another number of chunks was saved from a stale
         # view by an older version (issue 10): it is rebuilt, not trusted.
-        if vectors is not None and vectors.ntotal == chunk_count and bm25 is not None and bm25_current and len(bm25) == chunk_count:
-            self._vectors, self._bm25 = vectors, bm25
+        vectors_current = vectors is not None and len(vectors) == chunk_count
+        bm25_current = bm25 is not None and bm25_current and len(bm25) == chunk_count
+        if vectors_current:
+            self._vectors = vectors
+        if bm25_current:
+            self._bm25 = bm25
+        right_kind = vectors_current and not self._vectors.wants_rebuild(self.settings.vector_index, chunk_count)
+        if right_kind and bm25_current:
             self._view_generation = generation
             return
-        log.warning("%s: derived files are behind the store; rebuilding them from SQLite", self.index_dir)
-        self._rebuild_derived()
+        log.warning("%s: derived files are behind the store or its settings; rebuilding from SQLite", self.index_dir)
+        with self._read_snapshot():
+            now = self.generation
+            moved = now != generation  # another process committed meanwhile: both must come from this snapshot
+            if moved or not right_kind:
+                self._rebuild_vectors()
+            if moved or not bm25_current:
+                self._rebuild_bm25()
+        self._view_generation = now
         self._dirty = True
         if save_if_rebuilt and self._try_save():
             self._dirty = False
@@ -313,29 +336,56 @@ class IndexStore:
         self._load_derived(save_if_rebuilt=False)
 
     def _rebuild_vectors(self) -> None:
-        self._vectors = self._new_vector_index()
+        """Build the vector index from the vectors stored in SQLite (nothing is re-embedded)."""
+        from index.vectors import TRAINING_POINTS_PER_LIST, VectorIndex, ivf_lists, kind_for
+
+        count = int(self._db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
+        kind = kind_for(self.settings.vector_index, count, self._vectors.kind)
+        sample = None
+        if kind == "ivf" and count:
+            # A training sample spread over the whole store (every n-th row), read before the
+            # vectors stream in batches, so the store's vectors are never all in memory at once.
+            step = max(1, count // (ivf_lists(count) * TRAINING_POINTS_PER_LIST))
+            sample = np.vstack(
+                [
+                    np.frombuffer(blob, dtype=np.float32)
+                    for (blob,) in self._db.execute(
+                        "SELECT vector FROM (SELECT vector, ROW_NUMBER() OVER (ORDER BY rowid) AS n FROM chunks)"
+                        " WHERE n % ? = 0",
+                        (step,),
+                    )
+                ]
+            )
+        self._vectors = VectorIndex.build(self.settings.dimension, kind, count, self._stored_vectors(), sample)
+
+    def _stored_vectors(self, batch_size: int = 16384) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         rows, vectors = [], []
         for row, blob in self._db.execute("SELECT rowid, vector FROM chunks ORDER BY rowid"):
             rows.append(row)
             vectors.append(np.frombuffer(blob, dtype=np.float32))
-            if len(rows) >= 8192:
-                self._vectors.add_with_ids(np.vstack(vectors), np.array(rows, dtype=np.int64))
+            if len(rows) >= batch_size:
+                yield np.array(rows, dtype=np.int64), np.vstack(vectors)
                 rows, vectors = [], []
         if rows:
-            self._vectors.add_with_ids(np.vstack(vectors), np.array(rows, dtype=np.int64))
+            yield np.array(rows, dtype=np.int64), np.vstack(vectors)
 
     def _rebuild_bm25(self) -> None:
-        self._bm25 = Bm25Index()
-        rows, texts = [], []
+        self._bm25 = Bm25Index.build(self._stored_texts())
+
+    def _stored_texts(self, batch_size: int = 8192) -> Iterator[tuple[list[int], list[str]]]:
         query = (
             "SELECT c.rowid, c.text, c.heading, d.title FROM chunks c JOIN documents d ON d.id = c.document_id"
             " ORDER BY c.rowid"
         )
+        rows, texts = [], []
         for row, text, heading, title in self._db.execute(query):
             rows.append(row)
             texts.append(embedding_text(Chunk("", "", text, 0, 0, heading=heading), title))
+            if len(rows) >= batch_size:
+                yield rows, texts
+                rows, texts = [], []
         if rows:
-            self._bm25.add(rows, texts)
+            yield rows, texts
 
     # ---- writing ---------------------------------------------------------------------------
 
@@ -466,27 +516,48 @@ class IndexStore:
         if generation is not None and generation == self._view_generation + 1:
             self._view_generation = generation
         if removed_rows:
-            self._vectors.remove_ids(np.array(removed_rows, dtype=np.int64))
+            self._vectors.remove(removed_rows)
             self._bm25.delete(removed_rows)
         if added_rows:
-            self._vectors.add_with_ids(np.vstack(vectors).astype(np.float32), np.array(added_rows, dtype=np.int64))
+            self._vectors.add(np.array(added_rows, dtype=np.int64), np.vstack(vectors))
             self._bm25.add(added_rows, texts)
         if removed_rows or added_rows:
             self._dirty = True
+            if self._vectors.wants_rebuild(self.settings.vector_index, len(self._vectors)):
+                self._rebuild_vectors()  # switch to IVF past the crossover, or retrain an outgrown IVF
+
+    def set_vector_index(self, setting: str) -> bool:
+        """Change the ``vector_index`` setting (``auto``, ``flat``, ``ivf``) and save; the caller holds the writer lock.
+
+        The vector index is rebuilt from the stored vectors when the setting asks for another
+        kind; the generation is bumped so that other processes with the index open reload it.
+        Returns True when the setting changed.
+        """
+        from index.vectors import check_setting
+
+        check_setting(setting)
+        if setting == self.settings.vector_index:
+            return False
+        self.settings = replace(self.settings, vector_index=setting)
+        if self._vectors.wants_rebuild(setting, len(self._vectors)):
+            self._rebuild_vectors()
+        with self._db:
+            generation = self._bump_generation()
+        if generation == self._view_generation + 1:  # nothing else was written: the view stays current
+            self._view_generation = generation
+        self.save()
+        return True
 
     def save(self) -> None:
-        """Write the derived files (FAISS, BM25) and the manifest, each atomically (call it holding ``writer_lock``).
+        """Write the derived files (vectors, BM25) and the manifest, each atomically (call it holding ``writer_lock``).
 
         The files are stamped with the generation they were built from; when the store has moved
         past this instance's view, the view is reloaded first, so a stamp never claims chunks the
         files lack.
         """
-        import faiss
-
         self._sync_view()
         generation = self._view_generation
-        faiss_bytes = faiss.serialize_index(self._vectors).tobytes()
-        atomic_write_bytes(self.index_dir / VECTORS_NAME, faiss_bytes)
+        self._vectors.save(self.index_dir / VECTORS_NAME)
         self._bm25.save(self.index_dir)
         atomic_write_json(
             self.index_dir / VECTORS_STAMP_NAME,
@@ -494,7 +565,8 @@ class IndexStore:
                 "generation": generation,
                 "bm25_generation": generation,
                 "bm25_text": BM25_TEXT_VERSION,
-                "count": int(self._vectors.ntotal),
+                "count": len(self._vectors),
+                "vector_index": self._vectors.info.to_json(),
             },
         )
         self._write_manifest()
@@ -519,6 +591,7 @@ class IndexStore:
                 "documents": documents,
                 "chunks": chunks,
                 "vector_index": self.vector_index_kind,
+                "vector_index_info": self._vectors.info.to_json(),
                 "updated_at": self.updated_at,
             },
         )
@@ -527,7 +600,13 @@ class IndexStore:
 
     @property
     def vector_index_kind(self) -> str:
-        return "flat (exact inner product)"
+        """What the vector index is, in one line (``flat (exact inner product)``, or IVF and its parameters)."""
+        return self._vectors.info.describe()
+
+    @property
+    def vector_count(self) -> int:
+        """How many vectors the vector index holds."""
+        return len(self._vectors)
 
     @property
     def updated_at(self) -> float | None:
@@ -647,19 +726,7 @@ class IndexStore:
         self, query_vector: np.ndarray, k: int, allowed_rows: set[int] | None = None
     ) -> list[tuple[int, float]]:
         """``search_dense`` as ``(row, score)`` pairs, without reading the chunks from SQLite."""
-        if k < 1:
-            raise ValueError(f"k must be >= 1, got {k}")
-        if self._vectors.ntotal == 0 or allowed_rows is not None and not allowed_rows:
-            return []
-        params = None
-        if allowed_rows is not None:
-            import faiss
-
-            selector = faiss.IDSelectorBatch(np.fromiter(allowed_rows, dtype=np.int64))
-            params = faiss.SearchParameters(sel=selector)
-        k = min(k, int(self._vectors.ntotal))
-        scores, rows = self._vectors.search(query_vector.reshape(1, -1).astype(np.float32), k, params=params)
-        return [(int(r), float(s)) for r, s in zip(rows[0], scores[0]) if r >= 0]
+        return self._vectors.search(query_vector, k, allowed_rows)
 
     def search_bm25(self, query: str, k: int, allowed_rows: set[int] | None = None) -> list[tuple[StoredChunk, float]]:
         """The ``k`` chunks with the highest BM25 score for ``query``, best first."""
@@ -709,6 +776,13 @@ def read_status(index_dir: Path | str) -> IndexStatus:
         connection.close()
 
 
+def read_settings(index_dir: Path | str) -> IndexSettings:
+    """The settings recorded in the manifest of the index in ``index_dir`` (IndexNotFoundError if none).
+
+    An index of an older format is read too: its settings are what ``rag add --rebuild`` keeps."""
+    return IndexSettings.from_json(_read_manifest(Path(index_dir), for_rebuild=True)["settings"])
+
+
 def _read_manifest(index_dir: Path, for_rebuild: bool = False) -> dict[str, Any]:
     manifest_path = index_dir / MANIFEST_NAME
     if not manifest_path.is_file():
@@ -751,6 +825,7 @@ def _status(index_dir: Path, settings: IndexSettings, db: sqlite3.Connection, ve
         embedder=settings.embedder_kind,
         dimension=settings.dimension,
         vector_index=vector_index,
+        vector_index_setting=settings.vector_index,
         size_bytes=sum(p.stat().st_size for p in index_dir.iterdir() if p.is_file()),
         updated_at=_updated_at(db),
         chunker=settings.chunker,

@@ -37,7 +37,9 @@ from ui.saved import BROWSER_STORAGE_KEY, SavedConversationHandlers, browser_sec
 from ui.theme import CSS, THEME
 
 # UI events are not part of the API: only ``/ask`` is, so the API page shows one clear endpoint.
-_PRIVATE: dict[str, Any] = {"api_visibility": "private"}
+# They are quick (state, SQLite, rendering) and never wait in the queue behind answers: Stop, say,
+# must run while an answer is being written.
+_PRIVATE: dict[str, Any] = {"api_visibility": "private", "concurrency_limit": None}
 # Answering shares one concurrency limit, whether it comes from the page or the API.
 _ANSWERING: dict[str, Any] = {**_PRIVATE, "concurrency_id": "answer", "concurrency_limit": ANSWER_CONCURRENCY}
 # Uploads embed on the CPU: one at a time, whoever sends them.
@@ -51,7 +53,6 @@ class _State:
     conversation: gr.State
     answers: gr.State
     meta: gr.State
-    pending: gr.State
     saved: gr.BrowserState
     feedback_target: gr.State
 
@@ -191,7 +192,7 @@ def _chat_tab(examples: list[dict[str, str]] | None) -> _Chat:
                 export = gr.DownloadButton(
                     "⤓ Export", size="sm", variant="secondary", interactive=False, elem_id="export"
                 )
-            with gr.Group(visible=False, elem_id="feedback-form") as feedback_form:
+            with gr.Group(visible=False, elem_id="feedback-form", elem_classes="feedback-form") as feedback_form:
                 feedback_heading = gr.HTML(elem_id="feedback-heading")
                 feedback_note = gr.Textbox(label="What was wrong? (optional)", lines=2, elem_id="feedback-note")
                 feedback_answer = gr.Textbox(
@@ -275,7 +276,7 @@ def _wire_chat(
     settings: _Settings,
     state: _State,
 ) -> None:
-    outputs = [page.chatbot, page.sources, state.conversation, state.answers, page.question, state.pending]
+    outputs = [page.chatbot, page.sources, state.conversation, state.answers, page.question]
     asking = [page.question, state.conversation, state.answers, *settings.answer_inputs]
     # After every change the conversation is saved (browser or server) and the export refreshed.
     persist_inputs = [state.conversation, state.answers, state.meta, state.saved]
@@ -290,20 +291,12 @@ def _wire_chat(
     ]
     for event in answering:
         event.then(saved.persist, persist_inputs, persist_outputs, **_PRIVATE)
-    page.stop.click(
-        chat.stop,
-        [state.pending, state.conversation, state.answers, *settings.answer_inputs],
-        [page.chatbot, state.conversation, state.pending],
-        cancels=answering,
-        **_PRIVATE,
-    ).then(saved.persist, persist_inputs, persist_outputs, **_PRIVATE)
+    page.stop.click(chat.stop, None, None, **_PRIVATE)  # the answer ends itself and is saved as usual
     page.undo.click(
-        chat.undo, [state.conversation, state.answers, settings.collection], outputs[:5], **_PRIVATE
+        chat.undo, [state.conversation, state.answers, settings.collection], outputs, **_PRIVATE
     ).then(saved.persist, persist_inputs, persist_outputs, **_PRIVATE)
-    # Showing a source is instant and must not queue behind answers.
     page.sources.cite(  # type: ignore[attr-defined]
-        chat.show_source, [state.conversation, state.answers, settings.collection], page.sources,
-        concurrency_limit=None, **_PRIVATE,
+        chat.show_source, [state.conversation, state.answers, settings.collection], page.sources, **_PRIVATE
     )
     form = [page.feedback_form, state.feedback_target]
     page.chatbot.like(
@@ -362,7 +355,8 @@ def _wire_conversations(
         **_PRIVATE,
     )
     side.delete.click(saved.delete, [state.meta, settings.collection, state.saved], [*opened, state.saved], **_PRIVATE)
-    demo.load(saved.load, [state.saved, settings.collection], opened, **_PRIVATE)
+    # A question asked before this ran is kept (see SavedConversationHandlers.load).
+    demo.load(saved.load, [state.saved, settings.collection, state.conversation], opened, **_PRIVATE)
 
 
 def _wire_library(
@@ -417,7 +411,6 @@ def build_app(manager: CollectionManager, backends: Backends | None = None) -> g
             conversation=gr.State([]),
             answers=gr.State({}),
             meta=gr.State({}),  # set on page load (ui.saved): a new conversation or the last one
-            pending=gr.State(""),
             # Used only without a login; with --auth conversations are kept per user on the server.
             saved=gr.BrowserState(
                 {"conversations": []}, storage_key=BROWSER_STORAGE_KEY, secret=browser_secret(manager.default_dir)

@@ -66,7 +66,8 @@ def chat_messages(conversation: list[Turn], answers: Answers, folders: Sequence[
         messages.append({"role": "user", "content": render.question_html(turn["question"])})
         answer = answers.get(turn["answer_id"])
         if answer is None:
-            content = render.error_html(turn.get("error", ""))
+            error = turn.get("error", "")
+            content = render.error_html(error, "Stopped" if error == STOPPED else "Could not answer")
         else:
             markdown = export.answer_markdown(turn["question"], answer, folders)
             content = render.answer_html(answer, turn["answer_id"]) + render.answer_tools_html(turn["answer_id"], markdown)
@@ -96,6 +97,11 @@ class ChatHandlers:
         self.manager = manager
         self.backends = backends
         self.assistants = AssistantPool(backends)
+        # Browser tabs (Gradio session hashes) whose answer should stop. Gradio's own cancelling of a
+        # running event proved unreliable here (the cancelled answer's last message sometimes stayed
+        # on screen and the conversation lost the question), so the answer stops itself, between
+        # two words, and records the turn like any other.
+        self._stops: set[str] = set()
 
     def folders(self, collection_dir: str | None) -> list[str]:
         """The folders of a collection's documents (sources are shown relative to them); none if it cannot open."""
@@ -131,32 +137,41 @@ class ChatHandlers:
         mode: str,
         k: float,
         backend: str,
+        request: gr.Request | None = None,
     ) -> Iterator[tuple[Any, ...]]:
-        """Stream an answer; yields (chatbot, sources panel, conversation, answers, question box, pending).
+        """Stream an answer; yields (chatbot, sources panel, conversation, answers, question box).
 
-        ``pending`` is the question being answered, so Stop can keep it in the conversation.
+        Stop (:meth:`stop`) ends it between two words: the question stays, as a turn without an
+        answer that Retry asks again.
         """
         question = (question or "").strip()
         if not question:
-            yield gr.skip(), gr.skip(), conversation, answers, gr.skip(), ""
+            yield gr.skip(), gr.skip(), conversation, answers, gr.skip()
             return
+        session = _session(request)
+        self._stops.discard(session)  # a Stop clicked while nothing was being answered is forgotten
         folders = self.folders(collection_dir)
         shown = chat_messages(conversation, answers, folders) + [
             {"role": "user", "content": render.question_html(question)},
             {"role": "assistant", "content": render.thinking_html()},
         ]
-        yield shown, gr.skip(), conversation, answers, "", question
+        yield shown, gr.skip(), conversation, answers, ""
         answer: Answer | None = None
         error = ""
+        stream = self._stream(question, plain_history(conversation, answers), collection_dir, mode, k, backend)
         try:
-            for text, answer in self._stream(
-                question, plain_history(conversation, answers), collection_dir, mode, k, backend
-            ):
+            for text, answer in stream:
+                if session is not None and session in self._stops:
+                    answer, error = None, STOPPED
+                    break
                 if answer is None:
                     shown = [*shown[:-1], {"role": "assistant", "content": render.streaming_html(text)}]
-                    yield shown, gr.skip(), conversation, answers, "", question
+                    yield shown, gr.skip(), conversation, answers, ""
         except UserFacingError as failure:
             error = str(failure)
+        finally:
+            stream.close()  # after a Stop this ends a language model's request too
+            self._stops.discard(session)
         turn = new_turn(question, collection_dir, mode, k, self.backends.label(backend))
         answers = dict(answers)
         if answer is not None:
@@ -166,20 +181,13 @@ class ChatHandlers:
             turn["error"] = error or "The assistant gave no answer."
             panel = render.empty_sources_html()
         conversation = conversation + [turn]
-        yield chat_view(conversation, answers, folders), panel, conversation, answers, "", ""
+        yield chat_view(conversation, answers, folders), panel, conversation, answers, ""
 
-    def stop(
-        self, pending: str, conversation: list[Turn], answers: Answers, collection_dir: str, mode: str, k: float, backend: str
-    ) -> tuple[Any, ...]:
-        """After Stop cancelled an answer: keep its question as an unanswered turn (Retry asks it again).
-
-        Returns (chatbot, conversation, pending).
-        """
-        if pending:
-            turn = new_turn(pending, collection_dir, mode, k, self.backends.label(backend))
-            turn["error"] = STOPPED
-            conversation = conversation + [turn]
-        return self.view(conversation, answers, collection_dir), conversation, ""
+    def stop(self, request: gr.Request | None = None) -> None:
+        """Ask the answer being written in this browser tab to stop (see :meth:`respond`)."""
+        session = _session(request)
+        if session is not None:
+            self._stops.add(session)
 
     def _stream(
         self, question: str, history: list[dict[str, str]], collection_dir: str, mode: str, k: float, backend: str
@@ -223,23 +231,32 @@ class ChatHandlers:
         mode: str,
         k: float,
         backend: str,
+        request: gr.Request | None = None,
     ) -> Iterator[tuple[Any, ...]]:
         """Ask the example question the user clicked."""
         example = event.value if isinstance(event.value, dict) else {}
-        yield from self.respond(str(example.get("text", "")), conversation, answers, collection_dir, mode, k, backend)
+        question = str(example.get("text", ""))
+        yield from self.respond(question, conversation, answers, collection_dir, mode, k, backend, request)
 
     # ---- editing the conversation ---------------------------------------------------------
 
     def retry(
-        self, conversation: list[Turn], answers: Answers, collection_dir: str, mode: str, k: float, backend: str
+        self,
+        conversation: list[Turn],
+        answers: Answers,
+        collection_dir: str,
+        mode: str,
+        k: float,
+        backend: str,
+        request: gr.Request | None = None,
     ) -> Iterator[tuple[Any, ...]]:
         """Ask the last question again (after changing settings, say) in place of its answer; the
         earlier turns stay as they were."""
         if not conversation:
-            yield gr.skip(), gr.skip(), conversation, answers, gr.skip(), ""
+            yield gr.skip(), gr.skip(), conversation, answers, gr.skip()
             return
         last = conversation[-1]
-        yield from self.respond(last["question"], conversation[:-1], answers, collection_dir, mode, k, backend)
+        yield from self.respond(last["question"], conversation[:-1], answers, collection_dir, mode, k, backend, request)
 
     def undo(self, conversation: list[Turn], answers: Answers, collection_dir: str) -> tuple[Any, ...]:
         """Drop the last exchange and put its question back in the box for editing."""
@@ -317,6 +334,10 @@ class _Pacer:
             self._last = time.monotonic()
             text += word
             yield text
+
+
+def _session(request: gr.Request | None) -> str | None:
+    return getattr(request, "session_hash", None) or None
 
 
 def new_turn(question: str, collection_dir: str, mode: str, k: float, backend: str) -> Turn:

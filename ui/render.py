@@ -86,9 +86,9 @@ def thinking_html() -> str:
     return '<div class="answer streaming"><span class="thinking">Searching the documents…</span></div>'
 
 
-def error_html(message: str) -> str:
-    """An answer that could not be produced (empty collection, backend down): said plainly."""
-    return f'<div class="answer failed"><div class="badge">Could not answer</div><p>{escape(message)}</p></div>'
+def error_html(message: str, badge: str = "Could not answer") -> str:
+    """An answer that could not be produced (empty collection, backend down, stopped): said plainly."""
+    return f'<div class="answer failed"><div class="badge">{escape(badge)}</div><p>{escape(message)}</p></div>'
 
 
 def answer_html(answer: Answer, answer_id: str) -> str:

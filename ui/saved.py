@@ -247,9 +247,14 @@ class SavedConversationHandlers:
             return (gr.skip(),) * 7 + (self._list(user, saved, None), gr.skip())
         return self._opened(*from_record(record), user, saved)
 
-    def load(self, saved: Any, collection_dir: str, request: gr.Request) -> tuple[Any, ...]:
-        """On page load: reopen the most recent conversation, if any (so a reload keeps it), and list them all."""
+    def load(self, saved: Any, collection_dir: str, conversation: list[Turn], request: gr.Request) -> tuple[Any, ...]:
+        """On page load: reopen the most recent conversation, if any (so a reload keeps it), and list them all.
+
+        If a question was asked before this ran (a quick user on a busy server), that conversation stays.
+        """
         user = _user(request)
+        if conversation:
+            return (gr.skip(),) * 7 + (self._list(user, saved, None), gr.skip())
         choices = self._summaries(user, saved)
         record = self._record(user, saved, choices[0][1]) if choices else None
         if record is None:

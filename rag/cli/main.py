@@ -64,7 +64,10 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show deb
 
 @app.command()
 def add(
-    paths: Annotated[list[Path], typer.Argument(help="Files or folders to add (walked recursively).")],
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Files or folders to add (walked recursively); none with --vector-index alone.")
+    ] = None,
     index: IndexOption = None,
     prune: Annotated[bool, typer.Option(help="Remove documents whose files are gone.")] = False,
     model: Annotated[
@@ -80,6 +83,13 @@ def add(
         typer.Option(
             help=f"What runs the model for a new index (or with --rebuild): {', '.join(EMBEDDER_KINDS)}. "
             f"Default: ${EMBEDDER_ENV}, else onnx-int8."
+        ),
+    ] = None,
+    vector_index: Annotated[
+        str | None,
+        typer.Option(
+            help="Vector index: auto (exact flat search while small, approximate IVF past 100,000 chunks), "
+            "flat or ivf. Kept in the index; changing it rebuilds the vector index from the stored vectors."
         ),
     ] = None,
     follow_symlinks: Annotated[
@@ -100,6 +110,8 @@ def add(
     from index.limits import IngestLimits
 
     index_dir = _index_dir(index)
+    if not paths and vector_index is None:
+        raise _fail("name files or folders to add (or --vector-index to change only the vector index)")
     chunker = None
     if chunk_tokens is not None or overlap_tokens is not None:
         defaults = ChunkerSettings()
@@ -111,13 +123,14 @@ def add(
         limits = IngestLimits.from_env(max_file_mb=max_file_mb, max_seconds_per_file=max_seconds_per_file)
         report = add_to_index(
             index_dir,
-            paths,
+            paths or [],
             model=model,
             chunker=chunker,
             prune=prune,
             rebuild=rebuild,
             show_progress=not quiet,
             embedder_kind=embedder,
+            vector_index=vector_index,
             follow_symlinks=follow_symlinks,
             limits=limits,
         )
@@ -152,7 +165,7 @@ def status(index: IndexOption = None, json_output: Annotated[bool, typer.Option(
         "embedding model": info.embedding_model,
         "embedder": info.embedder,
         "dimension": info.dimension,
-        "vector index": info.vector_index,
+        "vector index": f"{info.vector_index}; setting {info.vector_index_setting}",
         "chunking": f"{info.chunker.chunk_tokens} tokens, {info.chunker.overlap_tokens} overlap",
         "size on disk": f"{info.size_bytes / 1e6:.1f} MB",
         "last update": updated,

@@ -126,3 +126,30 @@ def test_compact_baseline_drops_per_query_data() -> None:
     compact = baseline_json(report)
     assert compact["runs"] == [{"name": "bm25", "metrics": {"ndcg@10": 0.5}}]
     json.dumps(compact)
+
+
+def test_vector_index_comes_from_the_suite_or_the_option_and_is_checked(tmp_path: Path) -> None:
+    assert load_suite(SUITES / "scifact.toml").index.vector_index == "auto"
+    assert load_suite(SUITES / "scifact.toml", vector_index="ivf").index.vector_index == "ivf"
+    assert load_suite(_suite(tmp_path, 'dataset = "x"\n[index]\nvector_index = "flat"\n')).index.vector_index == "flat"
+    with pytest.raises(SuiteError, match=r"suite.toml: \[index\] vector index must be one of auto, flat, ivf"):
+        load_suite(_suite(tmp_path, 'dataset = "x"\n[index]\nvector_index = "hnsw"\n'))
+
+
+def test_an_ivf_evaluation_index_is_a_copy_of_the_embedded_one_and_auto_keeps_old_cache_names(tmp_path: Path) -> None:
+    from evals.indexes import ensure_index, index_key
+    from evals.suite import IndexRecipe
+    from index.store import IndexStore, read_status
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text("The lighthouse on the north pier will be rebuilt in March.")
+    (corpus / "b.txt").write_text("Black tea leaves are rolled and oxidised before drying.")
+    assert index_key(corpus, IndexRecipe()) != index_key(corpus, IndexRecipe(vector_index="ivf"))
+    exact = ensure_index(corpus, IndexRecipe(), tmp_path / "cache", show_progress=False)
+    approximate = ensure_index(corpus, IndexRecipe(vector_index="ivf"), tmp_path / "cache", show_progress=False)
+    assert approximate != exact
+    assert read_status(exact).vector_index.startswith("flat")
+    assert read_status(approximate).vector_index.startswith("ivf") and read_status(approximate).chunks == 2
+    assert IndexStore.open(approximate).search_bm25("lighthouse", k=1)
+    assert ensure_index(corpus, IndexRecipe(vector_index="ivf"), tmp_path / "cache") == approximate  # cached

@@ -295,29 +295,69 @@ def test_open_without_index_raises_file_not_found(tmp_path: Path) -> None:
         Bm25Index.open(tmp_path / "does-not-exist")
 
 
-def test_saved_files_are_named_bm25_and_load_without_pickle(tmp_path: Path) -> None:
-    toy_index().save(tmp_path)
+def test_saved_file_is_named_bm25_and_read_the_same_by_the_safetensors_package(tmp_path: Path) -> None:
+    from safetensors.numpy import load_file
+
+    index = toy_index()
+    index.save(tmp_path)
     files = sorted(path.name for path in tmp_path.iterdir())
     assert files == [INDEX_FILE_NAME]  # no temporary file left behind
     assert INDEX_FILE_NAME.startswith("bm25.")
-    with np.load(tmp_path / INDEX_FILE_NAME, allow_pickle=False) as stored:
-        for name in stored.files:
-            array = stored[name]  # raises if any array needed pickle
-            assert array.dtype != object
+    reference = load_file(tmp_path / INDEX_FILE_NAME)  # the library's own reader, no pickle involved
+    _, _, ours = bm25_module._read_base(tmp_path / INDEX_FILE_NAME)
+    assert set(reference) == set(ours)
+    for name, array in reference.items():
+        assert array.dtype != object
+        assert np.array_equal(array, ours[name]), name
 
 
-def test_open_never_allows_pickle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_open_memory_maps_the_postings_instead_of_reading_them(tmp_path: Path) -> None:
     toy_index().save(tmp_path)
-    real_load = np.load
-    calls: list[object] = []
+    reopened = Bm25Index.open(tmp_path)
+    for array in (reopened._base.postings_docs, reopened._base.postings_tfs, reopened._base.ids):
+        assert isinstance(array.base, np.memmap) or isinstance(array, np.memmap)
+    maps = Path("/proc/self/maps")
+    if maps.is_file():  # Linux: the file itself is mapped into the process
+        assert str((tmp_path / INDEX_FILE_NAME).resolve()) in maps.read_text()
 
-    def checked_load(*args: object, **kwargs: object) -> object:
-        calls.append(kwargs.get("allow_pickle"))
-        return real_load(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(bm25_module.np, "load", checked_load)
-    Bm25Index.open(tmp_path)
-    assert calls == [False]
+def test_a_large_index_saves_changes_beside_its_base_and_reopens_exactly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Shrink the thresholds so a toy index takes the large-index path: delta + deletions saved beside the base.
+    monkeypatch.setattr(bm25_module, "SMALL_INDEX", 2)
+    monkeypatch.setattr(bm25_module, "MERGE_SHARE", 10.0)
+    toy_index().save(tmp_path)
+    index = Bm25Index.open(tmp_path)
+    index.add([11, 30], ["Dogs only, no wild animals in this text about dogs.", "A zebra and a fox."])
+    index.delete([13, 30, 12])
+    index.add([31], ["Zebras at night, a brand new word: okapi."])
+    final = {doc_id: text for doc_id, text in TOY_CORPUS.items() if doc_id not in (12, 13)}
+    final[11] = "Dogs only, no wild animals in this text about dogs."
+    final[31] = "Zebras at night, a brand new word: okapi."
+    index.save(tmp_path)
+    reopened = Bm25Index.open(tmp_path)
+    assert reopened._base.n_docs == len(TOY_CORPUS)  # the base was not rewritten
+    assert len(reopened) == len(final)
+    for query in ["fox night", "dogs", "zebra okapi", "brown quick", "lazy dog"]:
+        expected = reference_bm25(final, query, 0.9, 0.4)
+        assert_same_ranking(index.search(query, k=10), expected)
+        assert_same_ranking(reopened.search(query, k=10), expected)
+    monkeypatch.setattr(bm25_module, "MERGE_SHARE", 0.1)  # now the changes pass the share: a new base
+    reopened.save(tmp_path)
+    merged = Bm25Index.open(tmp_path)
+    assert merged._base.n_docs == len(final) and not merged._delta
+    assert_same_ranking(merged.search("zebra okapi dogs", k=10), reference_bm25(final, "zebra okapi dogs", 0.9, 0.4))
+
+
+def test_build_from_batches_equals_adding_the_same_texts() -> None:
+    ids = list(TOY_CORPUS)
+    built = Bm25Index.build([(ids[:2], [TOY_CORPUS[i] for i in ids[:2]]), (ids[2:], [TOY_CORPUS[i] for i in ids[2:]])])
+    added = toy_index()
+    for query in ["quick fox", "lazy dogs sleeping", "weather", "fox fox night"]:
+        assert built.search(query, k=10) == added.search(query, k=10)
+    with pytest.raises(ValueError, match="ids repeat"):
+        Bm25Index.build([([1, 1], ["a fox", "a dog"])])
 
 
 def test_open_rejects_an_index_from_another_tokenizer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -337,11 +377,11 @@ def test_failed_save_keeps_previous_index(tmp_path: Path, monkeypatch: pytest.Mo
     toy_index().save(tmp_path)
     before = (tmp_path / INDEX_FILE_NAME).read_bytes()
 
-    def crash_midway(file: object, **arrays: np.ndarray) -> None:
+    def crash_midway(file: object, *args: object) -> None:
         file.write(b"partial")  # type: ignore[attr-defined]
         raise OSError("disk full")
 
-    monkeypatch.setattr(bm25_module.np, "savez", crash_midway)
+    monkeypatch.setattr(bm25_module, "_write_tensors", crash_midway)
     changed = toy_index()
     changed.add([99], ["something else entirely"])
     with pytest.raises(OSError, match="disk full"):

@@ -105,6 +105,18 @@ def test_rebuild_rechunks_everything_and_keeps_documents(tmp_path, corpus, embed
     assert not list(tmp_path.glob(".idx.*")), "staging folders must be cleaned up"
 
 
+def test_rebuild_keeps_what_others_keep_in_the_index_folder(tmp_path, corpus, embedder):
+    """Regression: a rebuild swapped in a fresh folder, losing uploads and the chat page's feedback."""
+    _add(tmp_path / "idx", [corpus], embedder)
+    (tmp_path / "idx" / "chat.sqlite").write_bytes(b"feedback")
+    (tmp_path / "idx" / "uploads").mkdir()
+    (tmp_path / "idx" / "uploads" / "note.md").write_text("# Note\n")
+    _add(tmp_path / "idx", [corpus / "bakery.txt"], embedder, chunker=ChunkerSettings(24, 4), rebuild=True)
+    assert (tmp_path / "idx" / "chat.sqlite").read_bytes() == b"feedback"
+    assert (tmp_path / "idx" / "uploads" / "note.md").is_file()
+    assert IndexStore.open(tmp_path / "idx").added_folders() == [str(corpus.resolve())]
+
+
 def test_chunks_stay_within_the_model_token_limit(tmp_path, embedder):
     """Regression: token counts were all 128 because the tokenizer padded and truncated."""
     long_text = " ".join(f"Sentence number {i} talks about topic {i % 7} in some detail." for i in range(400))

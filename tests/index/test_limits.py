@@ -18,7 +18,7 @@ from index import limits as limits_module
 from index import loaders
 from index.chunking import Chunker, ChunkerSettings
 from index.ingest import Ingestor, add_to_index
-from index.limits import IngestLimits, TimeBudgetExceeded, check_time_budget, time_budget
+from index.limits import IngestLimits, LimitExceeded, TimeBudgetExceeded, check_time_budget, time_budget
 from index.loaders import LoadError, load_file
 from index.store import IndexSettings, IndexStore
 from index.types import Document
@@ -188,3 +188,12 @@ def test_rag_add_takes_the_size_limit_and_reports_the_file(tmp_path: Path) -> No
     assert result.returncode == 0, result.stderr
     assert f"failed  {tmp_path / 'docs' / 'big.md'}: too large: 0.3 MB, over the 0.1 MB limit for .md files" in result.stderr
     assert "added 1," in result.stderr
+
+
+def test_a_long_line_without_spaces_counts_against_the_chunk_cap_by_its_characters(embedder) -> None:
+    """One window of such a line is one unknown token, so only its characters tell how many chunks it makes:
+    a 50 MB line once made 16,667 chunks under a cap of 5,000."""
+    document = Document(id="x", source="x.txt", title="x", text="abcdefghij" * 100_000)  # 1 MB, no space
+    with pytest.raises(LimitExceeded, match="too many chunks: more than 100 for one document"):
+        _chunker(embedder, max_chars=3_000, max_chunks=100).split(document)
+    assert len(_chunker(embedder, max_chars=3_000, max_chunks=400).split(document)) == 334

@@ -79,9 +79,7 @@ def test_derived_files_stamped_current_but_missing_chunks_are_rebuilt_on_open(tm
     stale = IndexStore.open(index_dir)
     add_to_index(index_dir, [_write(tmp_path / "b", "penguins.txt", SECOND)], embedder=embedder, show_progress=False)
     # What the old save did from a stale view: write its files, stamped with the store's generation.
-    import faiss
-
-    (index_dir / "vectors.faiss").write_bytes(faiss.serialize_index(stale._vectors).tobytes())
+    stale._vectors.save(index_dir / "vectors.faiss")
     stale._bm25.save(index_dir)
     stamp = json.loads((index_dir / VECTORS_STAMP_NAME).read_text())
     (index_dir / VECTORS_STAMP_NAME).write_text(json.dumps({**stamp, "count": 1}))

@@ -94,6 +94,19 @@ def test_follow_up_question_uses_the_conversation(page) -> None:
     assert "rror" in page.locator("#sources .source-card.selected .card-title").inner_text()
 
 
+def test_stop_ends_an_answer_and_retry_asks_the_question_again(page) -> None:
+    page.fill("#question textarea", "How do I read a file line by line in Python?")
+    page.press("#question textarea", "Enter")
+    page.wait_for_selector("#chatbot .answer.streaming")  # searching or being written
+    page.click("#stop")
+    stopped = page.locator("#chatbot .answer.failed")
+    stopped.wait_for()
+    assert "Stopped" in stopped.inner_text() and page.locator("#chatbot .question").count() == 1
+    page.click("#retry")
+    page.locator(FINISHED_ANSWER + ":not(.failed)").wait_for(timeout=120_000)
+    assert page.locator("#chatbot .question").count() == 1 and page.locator("#chatbot .answer.failed").count() == 0
+
+
 def test_unanswerable_question_gets_a_visible_abstention(page) -> None:
     answer = ask(page, "What is the boiling point of tungsten?")
     assert "abstained" in (answer.get_attribute("class") or "")
@@ -276,7 +289,7 @@ def test_thumbs_down_with_a_correction_becomes_a_suite_that_rag_eval_runs(
     question = "What is the boiling point of tungsten?"
     ask(page, question)  # the documents do not answer it: the user says what the answer is
     page.locator("#chatbot button[aria-label='Dislike']").last.click()
-    page.locator("#feedback-form").wait_for()
+    page.locator("#feedback-note textarea").wait_for()  # the what-was-wrong form opens
     assert question in page.locator("#feedback-heading").inner_text()
     page.fill("#feedback-note textarea", "It should say the boiling point")
     page.fill("#feedback-answer input, #feedback-answer textarea", "5930 degrees")

@@ -52,21 +52,20 @@ def messages(chatbot) -> list[dict]:  # type: ignore[no-untyped-def]
 
 def test_answer_streams_after_a_searching_placeholder_then_shows_its_sources(handlers: ChatHandlers) -> None:
     steps = _ask(handlers, "When does the kettle switch off?", [], {})
-    chatbot_first, *_, pending = steps[0]
+    chatbot_first, *_ = steps[0]
     assert "Searching the documents" in chatbot_first[-1]["content"]
-    assert pending == "When does the kettle switch off?"  # what Stop would keep
     assert any("answer streaming" in step[0][-1]["content"] for step in steps[1:-1])
-    chatbot, panel, conversation, answers, question_box, pending = steps[-1]
+    chatbot, panel, conversation, answers, question_box = steps[-1]
     assert len(conversation) == 1 and conversation[0]["answer_id"] in answers
     assert 'class="cite"' in messages(chatbot)[-1]["content"] and "<mark>" in panel
-    assert question_box == "" and pending == ""
+    assert question_box == ""
     assert conversation[0]["settings"] == {
         "collection": str(handlers.manager.default_dir), "mode": "hybrid", "k": 3, "backend": handlers.backends.labels[0]
     }
 
 
 def test_follow_up_is_asked_with_the_plain_text_history(handlers: ChatHandlers) -> None:
-    *_, (_, _, conversation, answers, _, _) = _ask(handlers, "When does the kettle switch off?", [], {})
+    *_, (_, _, conversation, answers, _) = _ask(handlers, "When does the kettle switch off?", [], {})
     _ask(handlers, "And how often should it be descaled?", conversation, answers)
     history = fakes.histories[-1]
     assert [m["role"] for m in history] == ["user", "assistant"]
@@ -75,7 +74,7 @@ def test_follow_up_is_asked_with_the_plain_text_history(handlers: ChatHandlers) 
 
 
 def test_clicking_a_marker_shows_that_source_selected(handlers: ChatHandlers) -> None:
-    *_, (_, _, conversation, answers, _, _) = _ask(handlers, "When does the kettle switch off?", [], {})
+    *_, (_, _, conversation, answers, _) = _ask(handlers, "When does the kettle switch off?", [], {})
     answer_id = conversation[0]["answer_id"]
     event = gr.EventData(None, {"answer_id": answer_id, "marker": 1})
     panel = handlers.show_source(event, conversation, answers, str(handlers.manager.default_dir))
@@ -91,17 +90,17 @@ def test_a_marker_of_an_undone_answer_changes_nothing(handlers: ChatHandlers) ->
 
 
 def test_undo_removes_the_last_exchange_and_returns_its_question(handlers: ChatHandlers) -> None:
-    *_, (_, _, conversation, answers, _, _) = _ask(handlers, "When does the kettle switch off?", [], {})
-    *_, (_, _, conversation, answers, _, _) = _ask(handlers, "What do tomatoes need?", conversation, answers)
+    *_, (_, _, conversation, answers, _) = _ask(handlers, "When does the kettle switch off?", [], {})
+    *_, (_, _, conversation, answers, _) = _ask(handlers, "What do tomatoes need?", conversation, answers)
     chatbot, _, conversation, answers, question_box = handlers.undo(conversation, answers, "")
     assert len(conversation) == 1 and len(answers) == 1 and len(messages(chatbot)) == 2
     assert question_box == "What do tomatoes need?"
 
 
 def test_retry_replaces_the_last_answer(handlers: ChatHandlers) -> None:
-    *_, (_, _, conversation, answers, _, _) = _ask(handlers, "What do tomatoes need?", [], {})
+    *_, (_, _, conversation, answers, _) = _ask(handlers, "What do tomatoes need?", [], {})
     first_id = conversation[0]["answer_id"]
-    *_, (_, _, conversation, answers, _, _) = handlers.retry(
+    *_, (_, _, conversation, answers, _) = handlers.retry(
         conversation, answers, str(handlers.manager.default_dir), "bm25", 2, ""
     )
     assert len(conversation) == 1 and conversation[0]["answer_id"] != first_id
@@ -109,7 +108,7 @@ def test_retry_replaces_the_last_answer(handlers: ChatHandlers) -> None:
 
 
 def test_unanswerable_question_is_an_abstention_in_the_chat(handlers: ChatHandlers) -> None:
-    *_, (chatbot, panel, _, _, _, _) = _ask(handlers, "An unanswerable question?", [], {})
+    *_, (chatbot, panel, _, _, _) = _ask(handlers, "An unanswerable question?", [], {})
     assert 'class="answer abstained"' in messages(chatbot)[-1]["content"]
     assert "No passage answered" in panel
 
@@ -117,7 +116,7 @@ def test_unanswerable_question_is_an_abstention_in_the_chat(handlers: ChatHandle
 def test_empty_collection_says_to_add_documents(handlers: ChatHandlers) -> None:
     empty = handlers.manager.create("empty")
     steps = list(handlers.respond("Anything?", [], {}, str(empty.index_dir), "hybrid", 3, ""))
-    chatbot, _, conversation, answers, _, _ = steps[-1]
+    chatbot, _, conversation, answers, _ = steps[-1]
     assert "no documents yet" in messages(chatbot)[-1]["content"] and not answers and conversation[0]["error"]
 
 
@@ -242,25 +241,35 @@ def _user(name: str | None = None) -> SimpleNamespace:
     return SimpleNamespace(username=name)
 
 
-def test_stop_keeps_the_question_as_an_unanswered_turn_that_retry_answers(handlers: ChatHandlers) -> None:
+def test_stop_ends_the_answer_and_keeps_the_question_for_retry(handlers: ChatHandlers) -> None:
     settings = (str(handlers.manager.default_dir), "hybrid", 3, "")
-    chatbot, conversation, pending = handlers.stop("What do tomatoes need?", [], {}, *settings)
-    assert pending == "" and conversation[0]["error"] == chat_module.STOPPED
-    assert "Stopped before the answer was finished" in messages(chatbot)[-1]["content"]
-    *_, (chatbot, _, conversation, answers, _, _) = handlers.retry(conversation, {}, *settings)
+    tab, other_tab = SimpleNamespace(session_hash="tab1"), SimpleNamespace(session_hash="tab2")
+    handlers.stop(tab)  # a Stop while nothing is being answered does not stop the next answer
+    answering = handlers.respond("What do tomatoes need?", [], {}, *settings, tab)
+    next(answering)  # "Searching the documents…"
+    handlers.stop(other_tab)  # another tab's Stop is not this one's
+    next(answering)  # the first words
+    handlers.stop(tab)
+    *_, (chatbot, _, conversation, answers, _) = list(answering)
+    assert conversation[0]["question"] == "What do tomatoes need?" and conversation[0]["error"] == chat_module.STOPPED
+    assert not answers and "Stopped before the answer was finished" in messages(chatbot)[-1]["content"]
+
+    *_, (chatbot, _, conversation, answers, _) = handlers.retry(conversation, {}, *settings, tab)
     assert len(conversation) == 1 and "error" not in conversation[0] and conversation[0]["answer_id"] in answers
 
 
 def test_a_saved_conversation_reopens_after_a_reload_with_its_citations(handlers: ChatHandlers) -> None:
     saved_conversations = SavedConversationHandlers(handlers)
-    *_, (_, _, conversation, answers, _, _) = _ask(handlers, "When does the kettle switch off?", [], {})
+    *_, (_, _, conversation, answers, _) = _ask(handlers, "When does the kettle switch off?", [], {})
     meta, browser, listing, export_button = saved_conversations.persist(conversation, answers, {}, None, _user())
     assert listing["choices"] == [("When does the kettle switch off?", meta["id"])]
     browser = json.loads(json.dumps(browser))  # what the browser keeps is plain JSON
 
     # A reload: a new session whose only memory is the browser's storage.
-    chatbot, panel, conversation2, answers2, meta2, *_ = saved_conversations.load(browser, "", _user())
+    chatbot, panel, conversation2, answers2, meta2, *_ = saved_conversations.load(browser, "", [], _user())
     assert meta2["id"] == meta["id"] and conversation2[0]["question"] == "When does the kettle switch off?"
+    # A question asked before the page finished loading is not replaced by the saved one.
+    assert saved_conversations.load(browser, "", conversation, _user())[2] == gr.skip()
     assert 'class="cite"' in messages(chatbot)[-1]["content"] and "<mark>" in panel
     answer_id = conversation2[0]["answer_id"]
     event = gr.EventData(None, {"answer_id": answer_id, "marker": 1})
@@ -276,7 +285,7 @@ def test_a_saved_conversation_reopens_after_a_reload_with_its_citations(handlers
 
 def test_renamed_and_deleted_conversations(handlers: ChatHandlers) -> None:
     saved_conversations = SavedConversationHandlers(handlers)
-    *_, (_, _, conversation, answers, _, _) = _ask(handlers, "What do tomatoes need?", [], {})
+    *_, (_, _, conversation, answers, _) = _ask(handlers, "What do tomatoes need?", [], {})
     meta, browser, *_ = saved_conversations.persist(conversation, answers, {}, None, _user())
     meta, browser, listing, _ = saved_conversations.rename("Garden", conversation, answers, meta, browser, _user())
     assert listing["choices"] == [("Garden", meta["id"])]
@@ -286,14 +295,14 @@ def test_renamed_and_deleted_conversations(handlers: ChatHandlers) -> None:
 
 def test_with_a_login_each_user_has_their_own_conversations_on_the_server(handlers: ChatHandlers) -> None:
     saved_conversations = SavedConversationHandlers(handlers)
-    *_, (_, _, conversation, answers, _, _) = _ask(handlers, "What do tomatoes need?", [], {})
+    *_, (_, _, conversation, answers, _) = _ask(handlers, "What do tomatoes need?", [], {})
     meta, browser, listing, _ = saved_conversations.persist(conversation, answers, {}, None, _user("ada"))
     assert browser == gr.skip() and listing["choices"] == [("What do tomatoes need?", meta["id"])]
 
-    bob = saved_conversations.load(None, "", _user("bob"))
+    bob = saved_conversations.load(None, "", [], _user("bob"))
     assert bob[2] == [] and bob[7]["choices"] == []
     assert saved_conversations.reopen(meta["id"], None, _user("bob"))[2] == gr.skip()
-    ada = saved_conversations.load(None, "", _user("ada"))
+    ada = saved_conversations.load(None, "", [], _user("ada"))
     assert ada[2][0]["question"] == "What do tomatoes need?"
 
 
@@ -310,8 +319,8 @@ def test_thumbs_down_with_a_correction_is_kept_with_what_was_asked_and_shown(han
     from rag.chatlog import FeedbackStore
 
     feedback = FeedbackHandlers(handlers)
-    *_, (_, _, conversation, answers, _, _) = _ask(handlers, "When does the kettle switch off?", [], {})
-    *_, (_, _, conversation, answers, _, _) = _ask(handlers, "And how often descale it?", conversation, answers)
+    *_, (_, _, conversation, answers, _) = _ask(handlers, "When does the kettle switch off?", [], {})
+    *_, (_, _, conversation, answers, _) = _ask(handlers, "And how often descale it?", conversation, answers)
     meta = {"id": "conv1"}
     dislike = gr.LikeData(None, {"index": 3, "value": ["..."], "liked": False})
     conversation, form, heading, *_, target, _ = feedback.rate(dislike, conversation, answers, meta, _user())
@@ -338,7 +347,7 @@ def test_thumbs_down_with_a_correction_is_kept_with_what_was_asked_and_shown(han
 
 def test_undoing_the_only_exchange_drops_the_saved_conversation(handlers: ChatHandlers) -> None:
     saved_conversations = SavedConversationHandlers(handlers)
-    *_, (_, _, conversation, answers, _, _) = _ask(handlers, "What do tomatoes need?", [], {})
+    *_, (_, _, conversation, answers, _) = _ask(handlers, "What do tomatoes need?", [], {})
     meta, browser, *_ = saved_conversations.persist(conversation, answers, {}, None, _user())
     _, _, conversation, answers, _ = handlers.undo(conversation, answers, "")
     _, browser, listing, export_button = saved_conversations.persist(conversation, answers, meta, browser, _user())
