@@ -28,6 +28,7 @@ from index.loaders import LoadError, SkippedFile, discover_files, file_id, load_
 from index.progress import IngestProgress
 from index.store import (
     MANIFEST_NAME,
+    STORE_NAME,
     IndexSettings,
     IndexStore,
     SettingsMismatchError,
@@ -499,6 +500,11 @@ def _carry_over(old_dir: Path, new_dir: Path) -> None:
     """Move what others keep in an index folder (uploaded files, the chat page's conversations and
     feedback) into its rebuilt copy: everything the new index did not make itself."""
     for entry in old_dir.iterdir():
+        # The old store's SQLite journal files must stay behind: moved beside the new store.sqlite,
+        # SQLite would replay the old write-ahead log onto the new database (a rebuild then kept
+        # the old index's rows in place of the new ones).
+        if entry.name.startswith(f"{STORE_NAME}-"):
+            continue
         if not (new_dir / entry.name).exists():
             os.replace(entry, new_dir / entry.name)
 

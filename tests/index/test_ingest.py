@@ -176,7 +176,10 @@ def test_bm25_sees_the_heading_path_of_a_later_chunk(tmp_path, corpus, embedder)
 def test_an_index_of_an_older_format_is_refused_until_rebuilt_and_the_rebuild_reads_the_files_again(
     tmp_path, embedder
 ):
-    """Format 3 stores classified blocks: an older index says how to rebuild, and the rebuild classifies."""
+    """Format 3 stores classified blocks: an older index says how to rebuild, and the rebuild classifies.
+
+    The old store is changed through SQLite (its write-ahead log): the rebuild once carried that log
+    into the new folder, where SQLite replayed it over the new store."""
     import json
     import sqlite3
 
