@@ -337,7 +337,9 @@ def _api_names(sentence: str, question_stems: frozenset[str]) -> set[str]:
     names = set()
     for match in _CODE_NAME.finditer(sentence):
         code = match.group(1) or match.group(2)
-        names.update(stem for stem in tokenize(re.sub(r"([a-z])([A-Z])", r"\1 \2", code)) if stem in question_stems)
+        # The name a call is known by is its last part: `eventEmitter.once()` is "once", not "event".
+        last = re.split(r"[.#:]", re.sub(r"\(.*", "", code).strip())[-1]
+        names.update(stem for stem in tokenize(last) if stem in question_stems)
     return names
 
 
