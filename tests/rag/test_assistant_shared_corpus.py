@@ -45,7 +45,7 @@ def test_answers_cite_the_right_document(
     assert any(phrase in answer.text for phrase in ((expected,) if isinstance(expected, str) else expected))
     assert any(source in Path(c.source).name for c in answer.citations)
     _check_citations(assistant, answer)
-    prose = re.sub(r"```.*?```", " ", answer.text, flags=re.S)  # a how-to answer's example is not counted
+    prose = re.sub(r"```.*?```", " ", answer.text, flags=re.DOTALL)  # a how-to answer's example is not counted
     assert len(prose.split()) < 120
 
 
