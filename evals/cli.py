@@ -134,7 +134,8 @@ def _write_feedback_suite(index: Path | None, out: Path | None, llm: str) -> Non
         raise typer.Exit(code=1) from None
     questions = written["questions"]
     wrong = sum(1 for q in questions if q.get("known_bad") or q.get("accepted_answers"))
-    console.print(f"wrote {path}: {len(questions)} questions, {wrong} with answers marked wrong", highlight=False, soft_wrap=True)
+    noun = "question" if len(questions) == 1 else "questions"
+    console.print(f"wrote {path}: {len(questions)} {noun}, {wrong} with answers marked wrong", highlight=False, soft_wrap=True)
     console.print(f"run it with: rag eval {path}", highlight=False, soft_wrap=True)
 
 

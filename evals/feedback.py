@@ -32,8 +32,9 @@ as gold sources, so a change that loses them shows. Judgements of the same quest
 conversation before it) are merged into one entry.
 
 Metrics: ``pass_rate`` (no known-bad answer, an accepted answer and a gold source where given, no
-abstention where an answer is expected), ``known_bad_returned``, ``accepted_answer_rate``,
-``gold_source_rate``, ``false_abstention_rate`` and ``questions_total``.
+abstention where an answer is expected), ``known_bad_returned``, ``false_abstention_rate``,
+``questions_total``, and ``accepted_answer_rate`` and ``gold_source_rate`` when some question has
+accepted answers or gold sources.
 """
 
 from __future__ import annotations
@@ -297,12 +298,16 @@ def summarise(results: Sequence[FeedbackResult]) -> dict[str, float]:
     latencies = sorted(r.seconds * 1000 for r in results)
     accepted = [r.accepted for r in results if r.accepted is not None]
     cited = [r.cites_gold for r in results if r.cites_gold is not None]
-    return {
+    metrics = {
         "questions_total": float(len(results)),
         "pass_rate": share([r.passed for r in results]),
         "known_bad_returned": share([r.known_bad_returned for r in results]),
-        "accepted_answer_rate": share(accepted),
-        "gold_source_rate": share(cited),
         "false_abstention_rate": share([r.false_abstention for r in results]),
         "latency_p50_ms": latencies[len(latencies) // 2] if latencies else 0.0,
     }
+    # Only where some question has them: a rate of nothing would read as 0.
+    if accepted:
+        metrics["accepted_answer_rate"] = share(accepted)
+    if cited:
+        metrics["gold_source_rate"] = share(cited)
+    return metrics

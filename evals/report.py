@@ -68,7 +68,20 @@ def _header(metric: str) -> str:
     """A short column title (``recall@100`` -> ``R@100``), so a table fits an 80-column terminal."""
     if metric.startswith("recall@"):
         return "R@" + metric.split("@", 1)[1]
-    return {"latency_p50_ms": "p50 ms", "latency_p95_ms": "p95 ms"}.get(metric, metric)
+    return _SHORT_HEADERS.get(metric, metric)
+
+
+_SHORT_HEADERS = {
+    "latency_p50_ms": "p50 ms",
+    "latency_p95_ms": "p95 ms",
+    # a feedback suite's (evals.feedback)
+    "questions_total": "questions",
+    "pass_rate": "pass",
+    "known_bad_returned": "bad again",
+    "accepted_answer_rate": "accepted",
+    "gold_source_rate": "gold source",
+    "false_abstention_rate": "false abst.",
+}
 
 
 TRANSPOSE_ABOVE = 8
