@@ -381,7 +381,7 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
         sizes = [row["size"] for row in mine]
         latency.plot(sizes, [row["p95_ms"] for row in mine], marker="o", label=f"{kind} hybrid p95")
         latency.plot(sizes, [row["dense_p95_ms"] for row in mine], marker=".", linestyle="--", label=f"{kind} dense p95")
-        memory.plot(sizes, [row["rss_mb"] for row in mine], marker="o", label=f"{kind} RSS after 1k queries")
+        memory.plot(sizes, [row["rss_mb"] for row in mine], marker="o", label=f"{kind} RSS after the queries")
     latency.plot(sizes, [row["bm25_p95_ms"] for row in mine], marker=".", linestyle=":", label="BM25 p95")
     for axis, label in ((latency, "ms"), (memory, "MB")):
         axis.set_xscale("log")
@@ -389,7 +389,7 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
         axis.set_ylabel(label)
         axis.grid(True, alpha=0.3)
         axis.legend(fontsize=8)
-    latency.set_title("warm query latency (model loaded)")
+    latency.set_title("warm query latency, wall time (model loaded; busy machine)")
     memory.set_title("process RSS, embedding model loaded")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
