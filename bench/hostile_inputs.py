@@ -11,7 +11,8 @@ each, alone, into a fresh index, in a fresh process, with the code of ``--before
 extracted with `git archive`; default: main before issue 10) and with this working tree; the 50 MB
 files also once with ``--max-file-mb 100``, so they are read and chunked instead of refused for
 their size. A run is killed past ``--timeout`` seconds or ``--rss-cap-mb`` of memory (the machine
-is shared). Prints a table and saves JSON. Nothing here asserts anything.
+is shared). Prints a table and saves JSON (with ``--only``, the rows of those inputs are replaced in
+an existing ``--out`` and the others kept). Nothing here asserts anything.
 """
 
 from __future__ import annotations
@@ -202,6 +203,10 @@ def main(
                 rows.append(row)
                 console.print(f"{name:<34} {label:<26} {row['seconds']:>7.1f} s {row['peak_rss_mb']:>6} MB  {row['outcome']}", markup=False)
             path.unlink()
+    if only and out.is_file():
+        # A partial run replaces its rows in the saved report and keeps the others.
+        kept = [row for row in json.loads(out.read_text())["runs"] if row["input"] not in only]
+        rows = sorted(kept + rows, key=lambda row: list(_inputs(Path())).index(row["input"]))
     load = os.getloadavg()[0]
     report = {
         "date": date.today().isoformat(),

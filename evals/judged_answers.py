@@ -91,6 +91,7 @@ class JudgedResult:
     code_expected: bool = False
     code_shown: bool = False
     furniture: bool = False
+    confidence: float = 0.0
 
     @property
     def right_with_valid_citation(self) -> bool:
@@ -223,6 +224,14 @@ def summarise_judged(results: Sequence[JudgedResult]) -> dict[str, float]:
     }
 
 
+def _confidence(assistant: Any, question: str, history: Any, answer: Any) -> float:
+    """What the abstention threshold saw for this question (recomputed outside the timing; vectors are cached)."""
+    query = assistant.standalone_query(question, history)
+    context = query[len(question) :].strip() if query.startswith(question) else ""
+    asked = question if query.startswith(question) else query
+    return assistant.extractive.score(asked, answer.passages, context).confidence
+
+
 def run_judged_suite(suite: dict[str, Any], retriever: Any, out_dir: Path) -> dict[str, Any]:
     """Ask every question of a judged suite through an ``Assistant`` over ``retriever``; return the metrics.
 
@@ -257,6 +266,7 @@ def run_judged_suite(suite: dict[str, Any], retriever: Any, out_dir: Path) -> di
             answer = assistant.ask(question.text, history=history)
             seconds = time.perf_counter() - started
             result = judge(question, answer, seconds, retriever.store, furniture)
+            result.confidence = _confidence(assistant, question.text, history, answer)
             results.append(result)
             quotes = [{"marker": c.marker, "source": c.source, "quote": c.quote} for c in answer.citations]
             log.write(json.dumps({**asdict(result), "citations": quotes}) + "\n")

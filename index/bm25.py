@@ -451,6 +451,21 @@ class Bm25Index:
             return []
         return _top(np.concatenate(ids), np.concatenate(scores), k)
 
+    def document_frequencies(self, terms: Sequence[str]) -> tuple[int, list[int]]:
+        """How many documents there are, and in how many of them each of ``terms`` (stems) occurs.
+
+        >>> index = Bm25Index()
+        >>> index.add([1, 2], ["red apples", "green apples"])
+        >>> index.document_frequencies(tokenize("apple red blue"))
+        (2, [2, 1, 0])
+        """
+        with self._lock:
+            if not len(self):
+                return 0, [0] * len(terms)
+            view = self._current_view()
+            term_ids = [self._term_id_for_search(term) for term in terms]
+        return view.n_docs, [view.document_frequency(term_id) if term_id >= 0 else 0 for term_id in term_ids]
+
     def _term_id_for_search(self, term: str) -> int:
         term_id = self._term_ids.get(term)
         if term_id is None:

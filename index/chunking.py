@@ -5,7 +5,10 @@ text is cut into units at paragraph, line and sentence ends, and units are packe
 chunks of at most ``chunk_tokens`` model tokens, neighbours sharing up to ``overlap_tokens`` of whole
 units. A unit longer than a chunk (a run-on paragraph, a long code line) is cut by LangChain's
 recursive splitter on clause and word boundaries. Lengths are counted with the embedding model's
-own tokenizer, so no chunk is truncated by the model.
+own tokenizer, so no chunk is truncated by the model. A code block (a block the loader classified as
+code, see :mod:`index.structure`) is one unit when it fits in a chunk, and it is glued to the paragraph
+that introduces it ("For example:", or a sentence the code interrupts, "..., so that") and to the words
+that finish that sentence after it, so an answer can show the example with its explanation.
 
 Two bounds besides the token limit (``index.limits``): a chunk has at most ``max_chars`` characters,
 because the tokenizer reads a run without spaces (a 300,000-character "word", a long line of Thai) as
@@ -22,6 +25,7 @@ long to join it, which on SciFact gave a title-only chunk for every abstract (15
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import re
 from collections.abc import Callable
@@ -32,6 +36,8 @@ from index.types import Chunk, Document
 
 # Unit boundaries: blank lines, line ends, and whitespace after a sentence end.
 _UNIT_BOUNDARY = re.compile(r"\n\s*\n|\n|(?<=[.!?])\s+")
+# In a prose block a line end is wrapping: only blank lines and sentence ends cut it.
+_SENTENCE_BOUNDARY = re.compile(r"\n\s*\n|(?<=[.!?])\s+")
 # For units longer than a chunk: clause, word, character, coarsest first.
 _LONG_UNIT_SEPARATORS = [r"(?<=[;:,])\s+", r"\s+", ""]
 
@@ -119,8 +125,10 @@ class Chunker:
         """
         chunks: list[Chunk] = []
         budget = _ChunkBudget(self.max_chunks, self.settings.chunk_tokens, self.max_chars)
+        blocks = _unit_blocks(document)
         for section_start, section_end, heading in _section_spans(document):
-            for start, end in self._pack(self._units(document.text, section_start, section_end, budget)):
+            units = self._block_units(document.text, section_start, section_end, blocks, budget)
+            for start, end in self._pack(units):
                 piece = document.text[start:end]
                 chunks.append(
                     Chunk(
@@ -132,16 +140,97 @@ class Chunker:
                         page=document.page_at(start),
                         heading=heading,
                         token_count=self._count_tokens(piece),
+                        blocks=_blocks_between(blocks, start, end),
                     )
                 )
         return chunks
 
-    def _units(self, text: str, start: int, end: int, budget: _ChunkBudget) -> list[tuple[int, int, int]]:
+    def _block_units(
+        self, text: str, start: int, end: int, blocks: list[tuple[int, int, str]], budget: _ChunkBudget
+    ) -> list[tuple[int, int, int]]:
+        """Units of ``text[start:end]`` following its classified blocks: a code block whole (when it fits) and
+        glued to the paragraph that introduces it, a prose block cut at sentence ends only (its line breaks
+        are wrapping), anything else line by line. A document without blocks is cut at paragraphs, lines
+        and sentences."""
+        budget.new_section()
+        if not blocks:
+            return self._units(text, start, end, budget)
+        units: list[tuple[int, int, int]] = []
+        # For each whole code unit: the index of the first unit of the prose block just before it.
+        introduced: dict[int, int] = {}
+        position, previous_prose = start, None
+        # Blocks are sorted and do not overlap: start at the first one ending after ``start`` (a file of
+        # 20,000 headings has 20,000 sections; scanning every block for each was quadratic).
+        first = bisect.bisect_right(blocks, start, key=lambda block: block[1])
+        for block_start, block_end, kind in blocks[first:]:
+            if block_start >= end:
+                break
+            if block_end <= position:
+                continue
+            block_start, block_end = max(block_start, position), min(block_end, end)
+            units += self._units(text, position, block_start, budget)  # text no block covers (none, normally)
+            first = len(units)
+            if (
+                kind == "code"
+                and block_end - block_start <= self.max_chars
+                and len(whole := self._trimmed_units(text, block_start, block_end)) == 1
+            ):
+                if previous_prose is not None and previous_prose < first:
+                    introduced[first] = previous_prose
+                units += budget.count(whole)
+            elif kind == "prose":
+                units += self._units(text, block_start, block_end, budget, _SENTENCE_BOUNDARY)
+            else:
+                units += self._units(text, block_start, block_end, budget)
+            previous_prose = first if kind == "prose" else None
+            position = block_end
+        units += self._units(text, position, end, budget)
+        return self._glue_introductions(text, units, introduced)
+
+    def _glue_introductions(
+        self, text: str, units: list[tuple[int, int, int]], introduced: dict[int, int]
+    ) -> list[tuple[int, int, int]]:
+        """Join each code unit to the paragraph before it (or, when both do not fit in a chunk, to that
+        paragraph's last sentence), and to the lower-case words after it that finish a sentence the code
+        interrupted ("..., so that" code "will print 5.")."""
+        glued: list[tuple[int, int, int]] = []
+        index = 0
+        while index < len(units):
+            code = next((c for c in introduced if c > index and introduced[c] <= index < c), None)
+            if code is None or introduced[code] != index:
+                glued.append(units[index])
+                index += 1
+                continue
+            last = code
+            interrupted = not _SENTENCE_FINISHED.search(text[units[code - 1][0] : units[code - 1][1]].rstrip())
+            if interrupted and code + 1 < len(units) and text[units[code + 1][0] : units[code + 1][1]][:1].islower():
+                last = code + 1
+            for first in (index, code - 1):
+                if units[last][1] - units[first][0] > self.max_chars:
+                    continue
+                tokens = self._count_tokens(text[units[first][0] : units[last][1]])
+                if tokens <= self.settings.chunk_tokens:
+                    glued.extend(units[index:first])
+                    glued.append((units[first][0], units[last][1], tokens))
+                    break
+            else:
+                glued.extend(units[index : last + 1])
+            index = last + 1
+        return glued
+
+
+    def _units(
+        self,
+        text: str,
+        start: int,
+        end: int,
+        budget: _ChunkBudget,
+        boundaries: re.Pattern[str] | None = None,
+    ) -> list[tuple[int, int, int]]:
         """(start, end, tokens) of each sentence or line in text[start:end], whitespace trimmed."""
         units: list[tuple[int, int, int]] = []
-        budget.new_section()
         position = start
-        for boundary in _UNIT_BOUNDARY.finditer(text, start, end):
+        for boundary in (boundaries or _UNIT_BOUNDARY).finditer(text, start, end):
             for window_start, window_end in self._windows(text, position, boundary.start()):
                 units.extend(budget.count(self._trimmed_units(text, window_start, window_end)))
             position = boundary.end()
@@ -202,6 +291,14 @@ class Chunker:
             while next_first - 1 > first and shared + units[next_first - 1][2] <= self.settings.overlap_tokens:
                 next_first -= 1
                 shared += units[next_first][2]
+            # The overlap must leave room for the next unit, or the next chunk would end where this one does
+            # (a long unit, such as a code block with its introduction, after a few short ones).
+            while next_first <= last and (
+                shared + units[last + 1][2] > self.settings.chunk_tokens
+                or units[last + 1][1] - units[next_first][0] > self.max_chars
+            ):
+                shared -= units[next_first][2]
+                next_first += 1
             first = next_first
         return spans
 
@@ -243,6 +340,29 @@ class _ChunkBudget:
                 "(RAG_MAX_CHUNKS_PER_DOCUMENT raises the limit)"
             )
         return units
+
+
+_SENTENCE_FINISHED = re.compile(r"[.!?][\"'”’)\]]*$")
+
+
+def _blocks_between(blocks: list[tuple[int, int, str]], start: int, end: int) -> tuple[tuple[int, int, str], ...]:
+    """What a chunk stores: the sorted blocks overlapping ``[start, end)``, clipped and relative to ``start``."""
+    first = bisect.bisect_right(blocks, start, key=lambda block: block[1])
+    found = []
+    for block_start, block_end, kind in blocks[first:]:
+        if block_start >= end:
+            break
+        found.append((max(block_start, start) - start, min(block_end, end) - start, kind))
+    return tuple(found)
+
+
+def _unit_blocks(document: Document) -> list[tuple[int, int, str]]:
+    """(start, end, kind) of the document's blocks in order, without overlaps."""
+    spans: list[tuple[int, int, str]] = []
+    for block in sorted(document.blocks, key=lambda b: b.start):
+        if not spans or block.start >= spans[-1][1]:
+            spans.append((block.start, block.end, block.kind))
+    return spans
 
 
 def _section_spans(document: Document) -> list[tuple[int, int, str]]:

@@ -13,7 +13,7 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,11 +28,13 @@ from index.loaders import LoadError, SkippedFile, discover_files, file_id, load_
 from index.progress import IngestProgress
 from index.store import (
     MANIFEST_NAME,
+    STORE_NAME,
     IndexSettings,
     IndexStore,
     SettingsMismatchError,
     read_settings,
 )
+from index.structure import classify_blocks
 from index.types import Chunk, Document
 from index.vectors import check_setting as check_vector_index_setting
 
@@ -498,6 +500,11 @@ def _carry_over(old_dir: Path, new_dir: Path) -> None:
     """Move what others keep in an index folder (uploaded files, the chat page's conversations and
     feedback) into its rebuilt copy: everything the new index did not make itself."""
     for entry in old_dir.iterdir():
+        # The old store's SQLite journal files must stay behind: moved beside the new store.sqlite,
+        # SQLite would replay the old write-ahead log onto the new database (a rebuild then kept
+        # the old index's rows in place of the new ones).
+        if entry.name.startswith(f"{STORE_NAME}-"):
+            continue
         if not (new_dir / entry.name).exists():
             os.replace(entry, new_dir / entry.name)
 
@@ -513,14 +520,14 @@ def _rebuild(
     limits: IngestLimits | None = None,
 ) -> AddReport:
     """Build a fresh index beside the old one from its stored documents, then swap the folders."""
-    old_store = IndexStore.open(index_dir)
+    old_store = IndexStore.open(index_dir, for_rebuild=True)
     staging = index_dir.with_name(f".{index_dir.name}.rebuild")
     shutil.rmtree(staging, ignore_errors=True)
     new_store = IndexStore.create(staging, settings)
     with old_store.writer_lock():
         stored = (old_store.get_document(info.id) for info in old_store.documents())
         ingestor = Ingestor(new_store, embedder, show_progress, limits)
-        re_embedded = ingestor.add_documents(d for d in stored if d is not None)
+        re_embedded = ingestor.add_documents(_reread((d for d in stored if d is not None), ingestor))
         report = ingestor.add(paths, prune=prune, follow_symlinks=follow_symlinks)
         # The summary counts the re-embedded documents' chunks too (it used to say "0 chunks embedded").
         report.chunks_embedded += re_embedded.chunks_embedded
@@ -535,3 +542,28 @@ def _rebuild(
         os.replace(staging, index_dir)
         shutil.rmtree(retired, ignore_errors=True)
     return report
+
+
+def _reread(documents: Iterable[Document], ingestor: Ingestor) -> Iterator[Document]:
+    """Stored documents for a rebuild, each read again from its file when that file is still there.
+
+    Why: a rebuild also brings what newer loaders do (block structure, PDF furniture removed) to
+    documents an older version added. The file is read with the same guards and limits as
+    ``rag add``; a document whose file is gone or fails now keeps its stored text, classified from it.
+    """
+    reread: dict[str, dict[str, Document]] = {}
+    for document in documents:
+        source = Path(document.source)
+        if document.source not in reread:
+            try:
+                prepared = ingestor.prepare_file(source) if source.is_file() else None
+            except LoadError:
+                prepared = None
+            reread[document.source] = {p.document.id: p.document for p in prepared.changed} if prepared else {}
+        fresh = reread[document.source].get(document.id)
+        if fresh is not None:
+            yield fresh
+        else:
+            if not document.blocks and document.metadata.get("format") != "jsonl":
+                document.blocks = classify_blocks(document.text)
+            yield document

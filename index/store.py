@@ -25,13 +25,15 @@ import numpy as np
 
 from index.bm25 import Bm25Index
 from index.chunking import ChunkerSettings, embedding_text
+from index.structure import Block
 from index.types import Chunk, Document, Section
 
 if TYPE_CHECKING:
     from index.vectors import VectorIndex  # imports FAISS: `rag status` reads no vectors
 
-FORMAT_VERSION = 2  # 2: sentence-packed chunks
-READABLE_FORMATS = (1, 2)  # format 1 differs only in how chunks were cut
+FORMAT_VERSION = 3  # 2: sentence-packed chunks; 3: classified blocks, PDF furniture removed, code kept whole
+READABLE_FORMATS = (3,)
+REBUILDABLE_FORMATS = (1, 2, 3)  # older indexes are opened only to be rebuilt (`rag add --rebuild`)
 MANIFEST_NAME = "manifest.json"
 STORE_NAME = "store.sqlite"
 VECTORS_NAME = "vectors.faiss"
@@ -53,7 +55,8 @@ CREATE TABLE IF NOT EXISTS documents (
     text TEXT NOT NULL,
     page_starts TEXT NOT NULL,
     sections TEXT NOT NULL,
-    added_at REAL NOT NULL
+    added_at REAL NOT NULL,
+    blocks TEXT NOT NULL DEFAULT '[]'
 );
 CREATE INDEX IF NOT EXISTS documents_source ON documents(source);
 CREATE TABLE IF NOT EXISTS chunks (
@@ -66,7 +69,8 @@ CREATE TABLE IF NOT EXISTS chunks (
     page INTEGER,
     heading TEXT NOT NULL,
     token_count INTEGER NOT NULL,
-    vector BLOB NOT NULL
+    vector BLOB NOT NULL,
+    blocks TEXT NOT NULL DEFAULT '[]'
 );
 CREATE INDEX IF NOT EXISTS chunks_document ON chunks(document_id);
 """
@@ -222,10 +226,14 @@ class IndexStore:
         return store
 
     @classmethod
-    def open(cls, index_dir: Path | str) -> IndexStore:
-        """Open an existing index; derived files left stale by a crash are rebuilt from SQLite."""
+    def open(cls, index_dir: Path | str, *, for_rebuild: bool = False) -> IndexStore:
+        """Open an existing index; derived files left stale by a crash are rebuilt from SQLite.
+
+        An index of an older format raises ``IndexStoreError`` saying how to rebuild it, unless
+        ``for_rebuild`` (what ``rag add --rebuild`` does to read its documents back).
+        """
         index_dir = Path(index_dir)
-        manifest = _read_manifest(index_dir)
+        manifest = _read_manifest(index_dir, for_rebuild=for_rebuild)
         store = cls(index_dir, IndexSettings.from_json(manifest["settings"]), _connect(index_dir / STORE_NAME))
         store._load_derived()
         return store
@@ -423,7 +431,7 @@ class IndexStore:
                 removed_rows += self._delete_document_rows(document.id)
                 self._db.execute(
                     "INSERT INTO documents (id, source, title, sha256, modified, metadata, text, page_starts,"
-                    " sections, added_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " sections, added_at, blocks) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         document.id,
                         document.source,
@@ -435,12 +443,13 @@ class IndexStore:
                         json.dumps(document.page_starts),
                         json.dumps([[s.start, s.heading] for s in document.sections]),
                         now,
+                        json.dumps([[b.start, b.end, b.kind, b.level] for b in document.blocks]),
                     ),
                 )
                 for chunk, vector in zip(chunks, vectors):
                     cursor = self._db.execute(
                         "INSERT INTO chunks (id, document_id, text, start, end, page, heading, token_count,"
-                        " vector) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        " vector, blocks) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (
                             chunk.id,
                             chunk.document_id,
@@ -451,6 +460,7 @@ class IndexStore:
                             chunk.heading,
                             chunk.token_count,
                             _vector_blob(vector),
+                            json.dumps(chunk.blocks),
                         ),
                     )
                     added_rows.append(int(cursor.lastrowid))
@@ -650,7 +660,8 @@ class IndexStore:
     def get_document(self, document_id: str) -> Document | None:
         """The stored document, text included, or None."""
         row = self._db.execute(
-            "SELECT id, source, title, text, metadata, page_starts, sections FROM documents WHERE id = ?",
+            f"SELECT id, source, title, text, metadata, page_starts, sections, {self._blocks_column}"
+            " FROM documents WHERE id = ?",
             (document_id,),
         ).fetchone()
         if row is None:
@@ -659,7 +670,14 @@ class IndexStore:
             id=row[0], source=row[1], title=row[2], text=row[3],
             metadata=json.loads(row[4]), page_starts=json.loads(row[5]),
             sections=[Section(start, heading) for start, heading in json.loads(row[6])],
+            blocks=[Block(*block) for block in json.loads(row[7])],
         )
+
+    @property
+    def _blocks_column(self) -> str:
+        """``blocks`` where the store has it; an index older than format 3 (opened to be rebuilt) has none."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(documents)")}
+        return "blocks" if "blocks" in columns else "'[]'"
 
     def vectors_by_text(self, document_id: str) -> dict[str, np.ndarray]:
         """chunk text -> stored vector for a document, so unchanged chunks of a changed file are not re-embedded."""
@@ -676,12 +694,14 @@ class IndexStore:
             marks = ",".join("?" * len(part))
             query = (
                 "SELECT c.rowid, c.id, c.document_id, c.text, c.start, c.end, c.page, c.heading, c.token_count,"
-                f" d.source, d.title FROM chunks c JOIN documents d ON d.id = c.document_id WHERE c.rowid IN ({marks})"
+                f" d.source, d.title, c.blocks FROM chunks c JOIN documents d ON d.id = c.document_id"
+                f" WHERE c.rowid IN ({marks})"
             )
             for row in self._db.execute(query, part):
                 chunk = Chunk(
                     id=row[1], document_id=row[2], text=row[3], start=row[4], end=row[5],
                     page=row[6], heading=row[7], token_count=row[8],
+                    blocks=tuple(tuple(block) for block in json.loads(row[11])),
                 )
                 found[row[0]] = StoredChunk(row=row[0], chunk=chunk, source=row[9], title=row[10])
         return found
@@ -718,6 +738,11 @@ class IndexStore:
             raise ValueError(f"k must be >= 1, got {k}")
         return self._bm25.search(query, k, allowed_ids=allowed_rows)
 
+    def term_document_frequencies(self, stems: Sequence[str]) -> tuple[int, list[int]]:
+        """(number of chunks, in how many chunks each stem occurs), from the BM25 index: corpus statistics that
+        do not change with which passages a question retrieved."""
+        return self._bm25.document_frequencies(stems)
+
     def document_ids(self, rows: Sequence[int]) -> dict[int, str]:
         """row -> document id for chunk rows (cheap: no text is read)."""
         found: dict[int, str] = {}
@@ -752,21 +777,29 @@ def read_status(index_dir: Path | str) -> IndexStatus:
 
 
 def read_settings(index_dir: Path | str) -> IndexSettings:
-    """The settings recorded in the manifest of the index in ``index_dir`` (IndexNotFoundError if none)."""
-    return IndexSettings.from_json(_read_manifest(Path(index_dir))["settings"])
+    """The settings recorded in the manifest of the index in ``index_dir`` (IndexNotFoundError if none).
+
+    An index of an older format is read too: its settings are what ``rag add --rebuild`` keeps."""
+    return IndexSettings.from_json(_read_manifest(Path(index_dir), for_rebuild=True)["settings"])
 
 
-def _read_manifest(index_dir: Path) -> dict[str, Any]:
+def _read_manifest(index_dir: Path, for_rebuild: bool = False) -> dict[str, Any]:
     manifest_path = index_dir / MANIFEST_NAME
     if not manifest_path.is_file():
         raise IndexNotFoundError(
             f"{index_dir}: no index here (no {MANIFEST_NAME}); create one with `rag add PATH --index {index_dir}`"
         )
     manifest = json.loads(manifest_path.read_text())
-    if manifest.get("format_version") not in READABLE_FORMATS:
+    version = manifest.get("format_version")
+    if version in REBUILDABLE_FORMATS and version not in READABLE_FORMATS and not for_rebuild:
         raise IndexStoreError(
-            f"{index_dir}: index format {manifest.get('format_version')} is not supported "
-            f"(this version reads format {FORMAT_VERSION}); rebuild it with `rag add --rebuild`"
+            f"{index_dir}: this index was built by an older version (format {version}, before documents were"
+            f" split into classified blocks); rebuild it from its files with `rag add PATH --rebuild --index {index_dir}`"
+        )
+    if version not in REBUILDABLE_FORMATS:
+        raise IndexStoreError(
+            f"{index_dir}: index format {version} is not supported "
+            f"(this version reads format {FORMAT_VERSION}); rebuild it with `rag add PATH --rebuild --index {index_dir}`"
         )
     return manifest
 

@@ -68,3 +68,13 @@ def copy_index(index_dir: Path, destination: Path) -> Path:
     """A private copy of an index folder, for tests that change it."""
     shutil.copytree(index_dir, destination)
     return destination
+
+
+@pytest.fixture(scope="session")
+def user_guide_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An index of the user guide in docs/ (the demo corpus of the README), built once per session (seconds)."""
+    from rag import Retriever
+
+    index_dir = tmp_path_factory.mktemp("user-guide") / "index"
+    Retriever.build([REPO_ROOT / "docs"], index_dir)
+    return index_dir

@@ -114,8 +114,28 @@ def _abstention_html(answer: Answer) -> str:
     )
 
 
+_FENCED_CODE = re.compile(r"^(`{3,}|~{3,})[^\n`]*\n(.*?)\n?^\1[ \t]*$", re.MULTILINE | re.DOTALL)
+
+
 def _body_html(text: str, unsupported: Iterable[str], valid: set[int], answer_id: str) -> str:
-    """The answer text split into supported and unsupported runs, markers turned into links."""
+    """The answer text: fenced code blocks (a how-to answer's example) as ``<pre><code>``, the rest split
+    into supported and unsupported runs with markers turned into links.
+
+    >>> _body_html("Use it: [1]\\n\\n```py\\nx = 1 < 2\\n```", [], {1}, "a")
+    'Use it: <a class="cite" href="#cite-a-1" title="Show source 1">[1]</a><pre class="code"><code>x = 1 &lt; 2</code></pre>'
+    """
+    pieces = []
+    position = 0
+    for match in _FENCED_CODE.finditer(text):
+        pieces.append(_prose_html(text[position : match.start()].rstrip("\n"), unsupported, valid, answer_id))
+        pieces.append(f'<pre class="code"><code>{html.escape(match.group(2))}</code></pre>')
+        position = match.end()
+    pieces.append(_prose_html(text[position:].lstrip("\n"), unsupported, valid, answer_id))
+    return "".join(pieces)
+
+
+def _prose_html(text: str, unsupported: Iterable[str], valid: set[int], answer_id: str) -> str:
+    """Answer text without code blocks: supported and unsupported runs, markers turned into links."""
     pieces = []
     for segment, flagged in _split_flagged(text, unsupported):
         rendered = _linked_markers(segment, valid, answer_id)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from index.structure import Block, classify_blocks
 from index.types import Document, Section
 
 SUPPORTED_SUFFIXES: frozenset[str] = frozenset({".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx", ".jsonl"})
@@ -115,7 +116,9 @@ def file_document(
     metadata: dict[str, Any],
     sections: list[Section] | None = None,
     page_starts: list[int] | None = None,
+    hints: list[Block] | None = None,
 ) -> Document:
+    """A loaded file as a Document whose blocks are classified (``hints``: blocks the loader knows)."""
     if not text.strip():
         raise LoadError(path, "empty file (no text)")
     absolute = file_id(path)
@@ -127,6 +130,7 @@ def file_document(
         metadata=metadata,
         page_starts=page_starts or [],
         sections=sections or [],
+        blocks=classify_blocks(text, hints or []),
     )
 
 

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from index.loaders.common import HeadingPath, collapse_spaces, decode_text, file_document, file_metadata, normalise_text
+from index.structure import Block
 from index.types import Document, Section
 
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
@@ -18,14 +19,33 @@ def load_markdown(path: Path, raw: bytes, modified: float) -> list[Document]:
     text, encoding = decode_text(path, raw)
     text = normalise_text(_outside_fences(text, lambda prose: _HTML_COMMENT.sub("", prose)))
     sections: list[Section] = []
+    hints = _code_blocks(text)
     title = ""
     headings = HeadingPath()
     for start, level, heading in _markdown_headings(text):
         sections.append(Section(start=start, heading=headings.enter(level, heading)))
+        line_end = text.find("\n", start)
+        hints.append(Block(start, len(text) if line_end < 0 else line_end, "heading", level))
         if level == 1 and not title:
             title = heading
     metadata = file_metadata(raw, modified, "markdown", encoding=encoding)
-    return [file_document(path, title, text, metadata, sections=sections)]
+    return [file_document(path, title, text, metadata, sections=sections, hints=hints)]
+
+
+def _code_blocks(text: str) -> list[Block]:
+    """Each fenced code block, fences included, as one code block."""
+    blocks: list[Block] = []
+    start = end = None
+    for offset, line, in_code in _markdown_lines(text):
+        if in_code:
+            start = offset if start is None else start
+            end = offset + len(line)
+        elif start is not None:
+            blocks.append(Block(start, end, "code"))
+            start = None
+    if start is not None:
+        blocks.append(Block(start, end, "code"))
+    return blocks
 
 
 def _markdown_lines(text: str) -> Iterator[tuple[int, str, bool]]:

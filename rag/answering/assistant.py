@@ -14,11 +14,13 @@ assistant abstains, citing nothing, when the best retrieved sentences are too we
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from rag.answering.citations import ABSTENTION_TEXT, SupportCheck, citation_for, is_abstention, verify_citations
-from rag.answering.conversation import heuristic_standalone, llm_standalone, normalise_history
+from rag.answering.compose import complete_sentence, is_how_to, number_by_appearance, question_parts
+from rag.answering.conversation import heuristic_standalone, is_follow_up, llm_standalone, normalise_history
 from rag.answering.extractive import ExtractiveAnswerer, ExtractiveSettings, ScoredSentence
 from rag.answering.prompt import answer_messages
 from rag.answering.sentences import EncodingCache
@@ -35,6 +37,13 @@ log = logging.getLogger(__name__)
 
 DEFAULT_K = 5
 """Passages read per question: on SQuAD half A the gold paragraph is in the hybrid top 5 for most questions."""
+SCOPED_SHARE = 0.6
+"""Share of a follow-up's passages drawn from the documents the conversation is about."""
+OUT_OF_SCOPE_FACTOR = 0.8
+"""Score factor of a follow-up's sentences from documents the conversation is not about."""
+CONVERSATION_DOCUMENTS = 2
+"""How many documents the last answer is traced back to."""
+_MARKERS = re.compile(r"\[\d+(?:\s*[,;-]\s*\d+)*\]")
 
 History = Iterable[Any] | None
 
@@ -74,7 +83,9 @@ class Assistant:
         self.mode = mode
         self.search_options = dict(search_options or {})
         self.vectors = EncodingCache(retriever.embedder.encode)
-        self.extractive = ExtractiveAnswerer(self.vectors.encode, settings)
+        self.extractive = ExtractiveAnswerer(
+            self.vectors.encode, settings, document_frequencies=retriever.store.term_document_frequencies
+        )
 
     def standalone_query(self, question: str, history: History = None) -> str:
         """``question`` rewritten to stand alone: by the LLM when there is one, else by the heuristic."""
@@ -85,9 +96,32 @@ class Assistant:
             return llm_standalone(question, messages, self.llm)
         return heuristic_standalone(question, messages)
 
-    def retrieve(self, query: str) -> list[Passage]:
-        """The ``k`` passages the answer is drawn from, best first."""
-        return self.retriever.search(query, k=self.k, mode=self.mode, **self.search_options)
+    def retrieve(self, query: str, scope: list[str] | None = None) -> list[Passage]:
+        """The ``k`` passages the answer is drawn from, best first.
+
+        With a ``scope`` (the documents a conversation is about, for a follow-up), the best
+        ``SCOPED_SHARE`` of them come from those documents and the rest from the whole index: "And how do
+        I remove them?" after a question about adding files is about the same guide page, not about
+        removing sockets in another document.
+        """
+        found = self.retriever.search(query, k=self.k, mode=self.mode, **self.search_options)
+        if not scope or "document_ids" in self.search_options:
+            return found
+        scoped = self.retriever.search(
+            query, k=max(1, round(self.k * SCOPED_SHARE)), mode=self.mode, document_ids=scope, **self.search_options
+        )
+        chunks = {p.chunk_id for p in scoped}
+        return (scoped + [p for p in found if p.chunk_id not in chunks])[: self.k]
+
+    def conversation_documents(self, messages: list[dict[str, str]]) -> list[str]:
+        """The documents the last answer came from, found by searching for its own words (a chat history
+        carries the answer's text, not its citations); empty when it abstained."""
+        answers = [m["content"] for m in messages if m["role"] == "assistant" and m["content"].strip()]
+        if not answers or is_abstention(answers[-1]):
+            return []
+        text = _MARKERS.sub(" ", answers[-1])
+        hits = self.retriever.search(text, k=CONVERSATION_DOCUMENTS, mode=self.mode, per_document=True)
+        return [hit.document_id for hit in hits]
 
     def ask(self, question: str, history: History = None) -> Answer:
         """The answer to ``question``, its citations checked. Raises ``ValueError`` for an empty question."""
@@ -103,15 +137,20 @@ class Assistant:
             raise ValueError("the question is empty")
         question = question.strip()
         query = self.standalone_query(question, history)
-        for delta in self.stream_answer(question, query, self.retrieve(query)):
+        messages = normalise_history(history)
+        scope = self.conversation_documents(messages) if messages and is_follow_up(question) else []
+        for delta in self.stream_answer(question, query, self.retrieve(query, scope), scope):
             if delta.answer is not None:
                 delta.answer.query = query  # what retrieval searched for: feedback keeps it
             yield delta
 
-    def stream_answer(self, question: str, query: str, passages: list[Passage]) -> Iterator[AnswerDelta]:
+    def stream_answer(
+        self, question: str, query: str, passages: list[Passage], scope: list[str] | None = None
+    ) -> Iterator[AnswerDelta]:
         """Answer from the given ``passages`` (no retrieval): what ``stream`` does after retrieving.
 
-        ``query`` is the standalone form of ``question`` that retrieval used.
+        ``query`` is the standalone form of ``question`` that retrieval used; ``scope`` the documents
+        the conversation is about (a follow-up's sentences from other documents count less).
         """
         # The heuristic appends context to the question; an LLM rewrites it (then the rewrite is the question).
         context = ""
@@ -119,31 +158,57 @@ class Assistant:
             context = query[len(question) :].strip()
         else:
             question = query
-        scoring = self.extractive.score(question, [p.text for p in passages], context)
+        factors = [1.0 if p.document_id in scope else OUT_OF_SCOPE_FACTOR for p in passages] if scope else None
+        scoring = self.extractive.score(question, passages, context, passage_factors=factors)
         log.debug("question %r: %d passages, confidence %.3f", question, len(passages), scoring.confidence)
         if scoring.confidence < self.extractive.settings.abstain_below:
             yield AnswerDelta(text=ABSTENTION_TEXT)
             yield AnswerDelta(answer=Answer(text=ABSTENTION_TEXT, passages=passages, abstained=True))
             return
         if self.llm is None:
-            yield from self._stream_extractive(self.extractive.choose(scoring), passages)
+            chosen = self._two_part(question, context, passages, factors, self.extractive.choose(scoring))
+            yield from self._stream_extractive(chosen, passages, is_how_to(question))
         else:
             yield from self._stream_llm(query, passages)
 
-    def _stream_extractive(self, chosen: list[ScoredSentence], passages: list[Passage]) -> Iterator[AnswerDelta]:
-        pieces = [f"{sentence.span.clean} [{sentence.passage_index + 1}]" for sentence in chosen]
-        for number, piece in enumerate(pieces):
-            yield AnswerDelta(text=piece if number == 0 else " " + piece)
-        yield AnswerDelta(answer=self._extractive_answer(pieces, chosen, passages))
+    def _two_part(
+        self,
+        question: str,
+        context: str,
+        passages: list[Passage],
+        factors: list[float] | None,
+        chosen: list[ScoredSentence],
+    ) -> list[ScoredSentence]:
+        """For a question that asks two things, the best sentence for each part (both cited)."""
+        parts = question_parts(question)
+        if len(parts) < 2 or not chosen:
+            return chosen
+        second = self.extractive.score(parts[1], passages, f"{parts[0]} {context}".strip(), passage_factors=factors)
+        if not second.sentences:
+            return chosen
+        answer = second.sentences[0]
+        if any(answer.span == c.span and answer.passage_index == c.passage_index for c in chosen):
+            return chosen
+        first = max(chosen, key=lambda s: s.score)
+        return sorted([first, answer], key=lambda s: (s.passage_index, s.span.start))
 
-    @staticmethod
-    def _extractive_answer(pieces: list[str], chosen: list[ScoredSentence], passages: list[Passage]) -> Answer:
+    def _stream_extractive(
+        self, chosen: list[ScoredSentence], passages: list[Passage], how_to: bool = False
+    ) -> Iterator[AnswerDelta]:
+        units = [
+            complete_sentence(passages[s.passage_index], s.passage_index, s.span, how_to) for s in chosen
+        ]
+        markers, ordered = number_by_appearance(units, passages)
+        pieces = [unit.text(markers[unit.passage_index]) for unit in units]
+        for number, piece in enumerate(pieces):
+            yield AnswerDelta(text=piece if number == 0 else _joiner(pieces[number - 1]) + piece)
+        text = "".join(piece if n == 0 else _joiner(pieces[n - 1]) + piece for n, piece in enumerate(pieces))
         citations = []
-        for sentence in chosen:
-            # The sentence is the passage's own text, so it supports itself: no check needed.
-            check = SupportCheck(quote=sentence.span, coverage=1.0, cosine=1.0, supported=True)
-            citations.append(citation_for(sentence.passage_index + 1, passages[sentence.passage_index], check))
-        return Answer(text=" ".join(pieces), citations=citations, passages=passages)
+        for unit in units:
+            # The quote is the passage's own text, so it supports itself: no check needed.
+            check = SupportCheck(quote=unit.quote, coverage=1.0, cosine=1.0, supported=True)
+            citations.append(citation_for(markers[unit.passage_index], passages[unit.passage_index], check))
+        yield AnswerDelta(answer=Answer(text=text, citations=citations, passages=ordered))
 
     def _stream_llm(self, query: str, passages: list[Passage]) -> Iterator[AnswerDelta]:
         written: list[str] = []
@@ -169,3 +234,8 @@ class Assistant:
         from rag.answering.runnable import AssistantRunnable  # LangChain loads only when a chain is asked for
 
         return AssistantRunnable(self)
+
+
+def _joiner(previous: str) -> str:
+    """What separates an answer piece from the one before: a blank line after a code block, else a space."""
+    return "\n\n" if previous.rstrip().endswith("```") or "\n" in previous else " "

@@ -20,8 +20,29 @@ Every sentence of the retrieved passages is scored (:meth:`ExtractiveAnswerer.sc
 
 The best sentence answers and the next best sentence *of the same passage* joins it when it scores at
 least ``second_sentence_ratio`` of it: a second cited passage costs citation precision more than it
-adds answers. The assistant abstains when the best *relevance* (the mean of the stems' idf-weighted
-share the sentence contains and the cosine) is below ``abstain_below``.
+adds answers. The assistant abstains when the confidence, the best *relevance* (the mean of the
+question stems' idf-weighted share the sentence contains and the cosine) times the *coverage* (the
+idf-weighted share of the question's stems the collection knows at all), is below ``abstain_below``.
+
+Issue 11 changed where the idf comes from: the collection's BM25 statistics, not the few candidate
+sentences one retrieval returned (their idf moved with chunk boundaries), and added the coverage, so
+that a question on the documents' subject about something they never mention is declined. Measured
+on the answer suites' questions (SQuAD answerable / SciFact claims asked of SQuAD / SQuAD questions asked
+of SciFact), abstaining below a threshold of
+
+- 0.40, relevance alone: 1.9 % / 100 % / 93.0 %; 0.44: 4.4 % / 100 % / 97.5 %;
+- 0.40, relevance times coverage: 3.6 % / 100 % / 94.5 %; 0.42 (the setting): 4.7 % / 100 % / 95.5 %
+  (4.5 % once "happen" became a question word);
+- before issue 11 (candidate idf, 0.40): 3.8 % / 100 % / 97.0 %.
+
+Relevance alone declined 3 of the 10 near-topic questions of ``shared_corpus_answers``, times coverage 6;
+counting every stem the passages lack, not only those the collection lacks, declined 7 but also 13 %
+of SQuAD's answerable questions.
+On ``shared_corpus_answers`` the sentence choice also gained from: only prose and list blocks being
+candidates, a sentence interrupted by code counting at ``INTERRUPTED_FACTOR``, one leaning on the
+sentence before ("Of course, ...") at ``DEPENDENT_FACTOR`` (structured documents only: SQuAD and SciFact
+carry no blocks and are unchanged by both), a one-word answer to "what does X do" no longer counted as a
+restatement, and the first-documented API preferred (``FIRST_DOCUMENTED_RATIO``).
 
 Measured (``python -m evals.tune_extractive --grid``) on 700 SQuAD dev half A questions outside the
 answer suite's sample, five passages each: the best sentence holds the gold answer for 76.3 % of them,
@@ -61,20 +82,54 @@ import numpy as np
 
 from index.bm25 import tokenize
 from index.embedding import Encoding
+from index.structure import QUOTABLE_KINDS
 from rag.answering.injection import looks_like_instruction
 from rag.answering.sentences import Span, prose_score, split_sentences
+from rag.types import Passage
 
 __all__ = ["ExtractiveAnswerer", "ExtractiveSettings", "ScoredSentence", "Scoring"]
 
 Encode = Callable[[list[str]], list[Encoding]]
+DocumentFrequencies = Callable[[Sequence[str]], tuple[int, list[int]]]
+"""Stems -> (number of chunks, chunks holding each stem): ``IndexStore.term_document_frequencies``."""
 
+FIRST_DOCUMENTED_RATIO = 0.7
+"""How close to the best an earlier sentence naming the same API must score to be preferred."""
+_CODE_NAME = re.compile(r"`([^`\n]+)`|\b([A-Za-z_][\w.]*)\(\)")
+INTERRUPTED_FACTOR = 0.85
+DEPENDENT_FACTOR = 0.9
+"""Score factor of a sentence that leans on the one before ("Of course, ...", "In that case, ...")."""
+_DEPENDENT_OPENER = re.compile(
+    r"^(?:of course|as you can see|in that case|in this case|in other words|however|otherwise|similarly|also|"
+    r"then|thus|so|here|that|this|these|those|it|they|such)\b",
+    re.IGNORECASE,
+)
+"""Score factor of a sentence a code block interrupts ("..., so that" code "will print 5.")."""
+_FINISHED = re.compile(r"[.!?:;][\"'”’)\]]*$")
 CONTEXT_TERM_WEIGHT = 0.3
+CONFIDENCE_CONTEXT_WEIGHT = 1.0
+"""Weight of a carried-over term in the stem match that decides abstention. A follow-up's own words are
+few ("And how do I remove them?"): at 0.3 the README's two follow-ups fell below the threshold although
+the passage answering them ranked first; the conversation's subject is what the documents must cover."""
 """Weight of a term carried over from earlier turns, relative to a term of the question itself."""
-# Words that make a sentence a question, not what it is about: they would match any sentence.
+# Words that make a sentence a question, not what it is about: they would match any sentence ("what
+# happens when ..." asks about the when-clause; with "happen" counted, the README's follow-up fell to 0.413).
 _QUESTION_WORDS = (
     "what which who whom whose when where why how much many do does did can could would should shall may might i me my"
+    " happen happens happened"
 )
 _QUESTION_STEMS = frozenset(tokenize(_QUESTION_WORDS))
+# Light words of a question that name nothing the documents must contain ("what is it *made* of").
+_LIGHT_STEMS = frozenset(
+    tokenize(
+        "again another made make look way use get thing kind example tell also them they it its this that these "
+        "those he she him her his their one ones there"
+    )
+)
+COVERAGE_MIN_CHUNKS = 500
+"""Collections smaller than this do not lower confidence for words they lack."""
+COVERAGE_PREFIX = 4
+"""Stems sharing this many first letters count as the same word for coverage."""
 # Word pieces that carry no topic: question words and the commonest function words.
 _UNINFORMATIVE_PIECES = frozenset(
     (
@@ -94,7 +149,7 @@ class ExtractiveSettings:
     max_sentences: int = 2
     second_sentence_ratio: float = 0.0
     min_prose: float = 0.5
-    abstain_below: float = 0.40
+    abstain_below: float = 0.42
 
     def __post_init__(self) -> None:
         if self.max_sentences < 1:
@@ -124,10 +179,15 @@ class Scoring:
     """
 
     sentences: list[ScoredSentence]
+    coverage: float = 1.0
+    positions: list[tuple[str, int]] | None = None
+    """Each passage's (document id, start offset in the document), when the passages were Passages."""
+    question_stems: frozenset[str] = frozenset()
+    """The idf-weighted share of the question's own content stems that occur in the passages at all."""
 
     @property
     def confidence(self) -> float:
-        return max((s.relevance for s in self.sentences), default=0.0)
+        return max((s.relevance for s in self.sentences), default=0.0) * self.coverage
 
 
 class ExtractiveAnswerer:
@@ -143,13 +203,32 @@ class ExtractiveAnswerer:
         print(" ".join(f"{s.span.clean} [{s.passage_index + 1}]" for s in chosen))
     """
 
-    def __init__(self, encode: Encode, settings: ExtractiveSettings | None = None) -> None:
+    def __init__(
+        self,
+        encode: Encode,
+        settings: ExtractiveSettings | None = None,
+        document_frequencies: DocumentFrequencies | None = None,
+    ) -> None:
         self.encode = encode
         self.settings = settings or ExtractiveSettings()
+        # Corpus statistics (IndexStore.term_document_frequencies): the stem match, and so abstention,
+        # then weighs a question's words by how rare they are in the collection, not among the few
+        # sentences one retrieval happened to return (which moved with chunk boundaries).
+        self.document_frequencies = document_frequencies
 
-    def score(self, question: str, passages: Sequence[str], context: str = "") -> Scoring:
-        """Every sentence of ``passages`` (texts, best-ranked first) with its score, best first.
+    def score(
+        self,
+        question: str,
+        passages: Sequence[str | Passage],
+        context: str = "",
+        passage_factors: Sequence[float] | None = None,
+    ) -> Scoring:
+        """Every sentence of ``passages`` (texts or Passages, best-ranked first) with its score, best first.
 
+        Of a Passage whose chunk knows its blocks (:mod:`index.structure`), only sentences of prose and list
+        blocks are candidates: a heading, a code line, a reference list or page furniture never answers.
+
+        ``passage_factors`` (one a passage) scale its sentences' scores, not the confidence.
         ``context`` holds terms carried over from the conversation (see :mod:`rag.answering.conversation`): they
         count for the cosine and, at ``CONTEXT_TERM_WEIGHT``, for the word matches, because the
         follow-up's own words say what is asked ("how much will it *cost*").
@@ -157,7 +236,9 @@ class ExtractiveAnswerer:
         candidates = _candidates(passages)
         if not candidates:
             return Scoring([])
-        texts = [span.clean for _, span in candidates]
+        passages_in = passages
+        passages = [_text_of(p) for p in passages]
+        texts = [span.clean for _, span, _ in candidates]
         asked = [question, f"{question} {context}"] if context else [question]
         encodings = self.encode(asked + texts)
         sentences = encodings[len(asked) :]
@@ -167,29 +248,75 @@ class ExtractiveAnswerer:
             cosines = np.array([e.vector for e in sentences]) @ (blend / max(float(np.linalg.norm(blend)), 1e-9))
         else:
             cosines = np.array([e.vector for e in sentences]) @ encodings[0].vector
-        sentence_stems = [set(tokenize(span.text)) for _, span in candidates]
-        lexical = _stem_match(question, context, sentence_stems)
+        sentence_stems = [set(tokenize(span.text)) for _, span, _ in candidates]
+        lexical = _stem_match(question, context, sentence_stems, self.document_frequencies)
         token_match, passage_match = _token_match(
             encodings[0], encodings[1] if context else None, candidates, sentences
         )
         settings = self.settings
         question_stems = set(tokenize(question))
+        content_stems = question_stems - _QUESTION_STEMS
         scored = []
-        for number, (index, span) in enumerate(candidates):
+        for number, (index, span, factor) in enumerate(candidates):
             cosine = float(cosines[number])
             relevance = (lexical[number] + cosine) / 2
             prose = prose_score(span.text)
             prose_factor = 1.0 if prose >= settings.min_prose else prose
-            novelty = 1.0 if len(sentence_stems[number] - question_stems) >= 2 else settings.restatement_factor
+            new_stems = len(sentence_stems[number] - question_stems)
+            # "The pass statement does nothing." adds one word to "What does the pass statement do?" and answers it.
+            restates = new_stems < 2 and not (new_stems == 1 and content_stems <= sentence_stems[number])
+            novelty = settings.restatement_factor if restates else 1.0
             match = (
                 token_match[number] + settings.passage_weight * passage_match[index] + settings.cosine_weight * cosine
             )
-            score = prose_factor * novelty * match
+            if passage_factors is not None:
+                factor *= passage_factors[index]
+            score = factor * prose_factor * novelty * match
             scored.append(ScoredSentence(index, span, score, relevance, lexical[number], cosine, token_match[number]))
         scored.sort(key=lambda s: s.score, reverse=True)
-        return Scoring(scored)
+        positions = None
+        if all(not isinstance(p, str) for p in passages_in):
+            positions = [(p.document_id, p.chunk.start) for p in passages_in]
+        return Scoring(scored, self._coverage(question, passages_in), positions, frozenset(question_stems))
 
-    def answer_sentences(self, question: str, passages: Sequence[str], context: str = "") -> list[ScoredSentence]:
+    def _coverage(self, question: str, passages: Sequence[str | Passage]) -> float:
+        """How much of what the question names the collection knows at all.
+
+        A question on the documents' subject about something they never mention ("What did Elon Musk
+        say about the talks?", "How do I write a test with pytest?") finds sentences about the subject,
+        but its own rarest words occur in no document. The share of its content stems, weighted by
+        collection idf, that no chunk holds and that no retrieved passage holds in another form (the
+        first ``COVERAGE_PREFIX`` letters: "reacted" and "reaction") lowers the confidence. Stems the
+        collection holds but the passages do not count as covered: SQuAD's questions paraphrase their
+        paragraph, and counting those missed 5 % of its answerable questions at coverage 0.6.
+        Without collection statistics (texts only), or in a collection smaller than ``COVERAGE_MIN_CHUNKS``
+        chunks (where most words are absent, so absence says little: the user guide's 30 chunks lack
+        "checked" and "them"), coverage is 1.
+        """
+        if self.document_frequencies is None:
+            return 1.0
+        own = [t for t in dict.fromkeys(tokenize(question)) if t not in _QUESTION_STEMS and t not in _LIGHT_STEMS]
+        if not own:
+            return 1.0
+        found: set[str] = set()
+        for passage in passages:
+            extra = "" if isinstance(passage, str) else f"{passage.chunk.heading} {passage.title}"
+            found.update(tokenize(f"{extra} {_text_of(passage)}"))
+        prefixes = {stem[:COVERAGE_PREFIX] for stem in found if len(stem) >= COVERAGE_PREFIX}
+        count, frequencies = self.document_frequencies(own)
+        if count < COVERAGE_MIN_CHUNKS:
+            return 1.0
+        weights = [math.log(1 + (count - df + 0.5) / (df + 0.5)) for df in frequencies]
+        unknown = sum(
+            w
+            for t, w, df in zip(own, weights, frequencies)
+            if df == 0 and t not in found and not (len(t) >= COVERAGE_PREFIX and t[:COVERAGE_PREFIX] in prefixes)
+        )
+        return 1.0 - unknown / (sum(weights) or 1.0)
+
+    def answer_sentences(
+        self, question: str, passages: Sequence[str | Passage], context: str = ""
+    ) -> list[ScoredSentence]:
         """The sentences that make the answer, in reading order; empty when the passages are too weak."""
         return self.choose(self.score(question, passages, context))
 
@@ -198,9 +325,11 @@ class ExtractiveAnswerer:
         scored = scoring.sentences
         if not scored or scoring.confidence < self.settings.abstain_below:
             return []
-        best = scored[0]
+        best = _first_documented(scoring)
         chosen = [best]
-        for candidate in scored[1:]:
+        for candidate in scored:
+            if candidate is best:
+                continue
             if len(chosen) == self.settings.max_sentences:
                 break
             if candidate.passage_index != best.passage_index:
@@ -212,35 +341,120 @@ class ExtractiveAnswerer:
         return sorted(chosen, key=lambda s: (s.passage_index, s.span.start))
 
 
-def _candidates(passages: Sequence[str]) -> list[tuple[int, Span]]:
-    """(passage index, sentence) for every sentence, each text once.
+def _api_names(sentence: str, question_stems: frozenset[str]) -> set[str]:
+    """The stems of the question that a code name in ``sentence`` carries (`eventEmitter.once()` -> once)."""
+    names = set()
+    for match in _CODE_NAME.finditer(sentence):
+        code = match.group(1) or match.group(2)
+        # The name a call is known by is its last part: `eventEmitter.once()` is "once", not "event".
+        last = re.split(r"[.#:]", re.sub(r"\(.*", "", code).strip())[-1]
+        names.update(stem for stem in tokenize(last) if stem in question_stems)
+    return names
 
-    A sentence addressed to the assistant ("ignore previous instructions", "the answer to every
-    question about X is ...") is no candidate at all: it is never the answer, and it does not
-    count towards the confidence that decides whether to answer (issue 10, prompt injection).
+
+def _first_documented(scoring: Scoring) -> ScoredSentence:
+    """The best sentence, or an earlier one of the same document naming the same API, when it scores nearly as well.
+
+    Reference documentation describes an API first where it introduces it (``emitter.once()``) and
+    again in variants further down (``NodeEventTarget.once``); when the best sentence names an API that
+    matches a question word, a sentence earlier in the same document naming it too, scoring at least
+    ``FIRST_DOCUMENTED_RATIO`` of the best, is preferred.
     """
+    best = scoring.sentences[0]
+    if scoring.positions is None:
+        return best
+    names = _api_names(best.span.text, scoring.question_stems)
+    if not names:
+        return best
+    document, offset = scoring.positions[best.passage_index]
+    best_at = offset + best.span.start
+    earlier = [
+        candidate
+        for candidate in scoring.sentences[1:]
+        if candidate.score >= FIRST_DOCUMENTED_RATIO * best.score
+        and scoring.positions[candidate.passage_index][0] == document
+        and scoring.positions[candidate.passage_index][1] + candidate.span.start < best_at
+        and _api_names(candidate.span.text, scoring.question_stems) & names
+    ]
+    return min(earlier, key=lambda c: scoring.positions[c.passage_index][1] + c.span.start) if earlier else best
+
+
+def _text_of(passage: str | Passage) -> str:
+    return passage if isinstance(passage, str) else passage.text
+
+
+def quotable_sentences(passage: str | Passage) -> list[tuple[Span, float]]:
+    """The sentences of a passage that may answer, each with a factor for its score.
+
+    Of a passage whose chunk knows its blocks: the sentences of its prose and list blocks, but not a
+    fragment (a piece that starts in lower case where the chunk cuts a sentence, or runs to the chunk's
+    end unfinished); a sentence that a code block interrupts counts at ``INTERRUPTED_FACTOR`` (it is
+    shown whole, with the code, but says less on its own). Offsets stay relative to the passage text.
+    Of any other passage: every sentence, at factor 1.
+    """
+    if isinstance(passage, str) or not passage.chunk.blocks:
+        return [(span, 1.0) for span in split_sentences(_text_of(passage))]
+    text = passage.text
+    blocks = sorted(passage.chunk.blocks)
+    found: list[tuple[Span, float]] = []
+    for number, (start, end, kind) in enumerate(blocks):
+        if kind not in QUOTABLE_KINDS:
+            continue
+        sentences = split_sentences(text[start:end])
+        for position, sentence in enumerate(sentences):
+            span = Span(sentence.text, sentence.start + start, sentence.end + start)
+            unfinished = not _FINISHED.search(span.text.rstrip())
+            if span.start == 0 and span.text[:1].islower():
+                continue  # the chunk begins inside a sentence
+            last_in_block = position == len(sentences) - 1
+            following = blocks[number + 1][2] if number + 1 < len(blocks) else None
+            if unfinished and last_in_block and following is None and end >= len(text.rstrip()):
+                continue  # the chunk ends inside a sentence
+            factor = INTERRUPTED_FACTOR if unfinished and last_in_block and following == "code" else 1.0
+            if _DEPENDENT_OPENER.match(span.text):
+                factor *= DEPENDENT_FACTOR
+            found.append((span, factor))
+    return found
+
+
+def _candidates(passages: Sequence[str | Passage]) -> list[tuple[int, Span, float]]:
+    """(passage index, sentence, factor) for every quotable sentence, each text once."""
     candidates = []
     seen: set[str] = set()
-    for index, text in enumerate(passages):
-        for span in split_sentences(text):
+    for index, passage in enumerate(passages):
+        for span, factor in quotable_sentences(passage):
             if looks_like_instruction(span.text):
-                continue
+                continue  # addressed to the assistant: never an answer, no part of the confidence (issue 10)
             # The same sentence in two passages (a page and its PDF print, overlapping chunks)
             # is one candidate, cited from the better-ranked passage.
             key = span.clean.lower()
             if key not in seen:
                 seen.add(key)
-                candidates.append((index, span))
+                candidates.append((index, span, factor))
     return candidates
 
 
-def _stem_match(question: str, context: str, sentence_stems: Sequence[set[str]]) -> list[float]:
-    """Each sentence's idf-weighted share of the question's content stems (context stems count less)."""
+def _stem_match(
+    question: str,
+    context: str,
+    sentence_stems: Sequence[set[str]],
+    document_frequencies: DocumentFrequencies | None = None,
+) -> list[float]:
+    """Each sentence's idf-weighted share of the question's content stems (context stems count less).
+
+    The idf is the collection's (BM25's, so a stem no document holds weighs most) when
+    ``document_frequencies`` is given, else among the candidate sentences.
+    """
     own = [t for t in dict.fromkeys(tokenize(question)) if t not in _QUESTION_STEMS]
     stems = list(dict.fromkeys(own + [t for t in tokenize(context) if t not in _QUESTION_STEMS]))
-    weights = dict(zip(stems, _inverse_frequency(stems, sentence_stems)))
+    if document_frequencies is not None and stems:
+        count, frequencies = document_frequencies(stems)
+        idf = [math.log(1 + (count - df + 0.5) / (df + 0.5)) for df in frequencies]
+    else:
+        idf = _inverse_frequency(stems, sentence_stems)
+    weights = dict(zip(stems, idf))
     for stem in stems[len(own) :]:
-        weights[stem] *= CONTEXT_TERM_WEIGHT
+        weights[stem] *= CONFIDENCE_CONTEXT_WEIGHT
     total = sum(weights.values()) or 1.0
     return [sum(weights[t] for t in stems if t in found) / total for found in sentence_stems]
 
@@ -248,7 +462,7 @@ def _stem_match(question: str, context: str, sentence_stems: Sequence[set[str]])
 def _token_match(
     question: Encoding,
     with_context: Encoding | None,
-    candidates: Sequence[tuple[int, Span]],
+    candidates: Sequence[tuple[int, Span, float]],
     sentences: Sequence[Encoding],
 ) -> tuple[list[float], dict[int, float]]:
     """BERTScore-style recall of the question's tokens in each sentence and in each passage.
@@ -266,7 +480,7 @@ def _token_match(
         pieces += [with_context.tokens[i] for i in extra]
         vectors.append(with_context.token_vectors[extra])
     if not pieces:
-        return [0.0] * len(sentences), {index: 0.0 for index, _ in candidates}
+        return [0.0] * len(sentences), {index: 0.0 for index, _, _ in candidates}
     query = np.vstack(vectors).astype(np.float32)
     weights = np.array(_inverse_frequency(pieces, [set(e.tokens) for e in sentences]))
     if with_context is not None:
@@ -277,7 +491,7 @@ def _token_match(
         for e in sentences
     ]
     best_by_passage: dict[int, np.ndarray] = {}
-    for (index, _), best in zip(candidates, best_by_sentence):
+    for (index, _, _), best in zip(candidates, best_by_sentence):
         best_by_passage[index] = np.maximum(best_by_passage.get(index, best), best)
     return [float(b @ weights) for b in best_by_sentence], {i: float(b @ weights) for i, b in best_by_passage.items()}
 

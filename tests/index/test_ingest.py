@@ -171,3 +171,35 @@ def test_bm25_sees_the_heading_path_of_a_later_chunk(tmp_path, corpus, embedder)
     store = IndexStore.open(tmp_path / "idx")
     top = store.search_bm25("volcanoes tremor", k=1)[0][0]
     assert top.chunk.heading == "Volcanoes > Monitoring" and "tremor" in top.chunk.text
+
+
+def test_an_index_of_an_older_format_is_refused_until_rebuilt_and_the_rebuild_reads_the_files_again(
+    tmp_path, embedder
+):
+    """Format 3 stores classified blocks: an older index says how to rebuild, and the rebuild classifies.
+
+    The old store is changed through SQLite (its write-ahead log): the rebuild once carried that log
+    into the new folder, where SQLite replayed it over the new store."""
+    import json
+    import sqlite3
+
+    from index.store import IndexStoreError
+
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "guide.md").write_text("# Guide\n\nInstall it like this:\n\n```sh\npip install thing\n```\n")
+    index_dir = tmp_path / "index"
+    add_to_index(index_dir, [notes], embedder=embedder, show_progress=False)
+    # Make it look like a format-2 index: no blocks stored, older version number.
+    manifest = json.loads((index_dir / "manifest.json").read_text())
+    manifest["format_version"] = 2
+    (index_dir / "manifest.json").write_text(json.dumps(manifest))
+    with sqlite3.connect(index_dir / "store.sqlite") as db:
+        db.execute("UPDATE chunks SET blocks = '[]'")
+        db.execute("UPDATE documents SET blocks = '[]'")
+    with pytest.raises(IndexStoreError, match=r"older version .* `rag add PATH --rebuild --index"):
+        IndexStore.open(index_dir)
+    add_to_index(index_dir, [notes], embedder=embedder, rebuild=True, show_progress=False)
+    store = IndexStore.open(index_dir)
+    [chunk] = store.get_chunks(list(store.rows_for_documents([str((notes / "guide.md").resolve())]))).values()
+    assert [kind for _, _, kind in chunk.chunk.blocks] == ["heading", "prose", "code"]

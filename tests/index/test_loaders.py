@@ -590,3 +590,22 @@ def test_real_news_text_loads() -> None:
     assert document.title == "us-china-ai-safety-talks"  # first line is not followed by a blank line
     assert "Bessent" in document.text
     assert document.metadata["encoding"] == "utf-8"
+
+
+def test_a_web_page_without_a_main_element_loses_its_chrome_and_keeps_its_code_whole(tmp_path: Path) -> None:
+    """Written for issue 11: a long article page with a menu and a sidebar goes through trafilatura."""
+    body = "The library parses dates written in many formats and returns timezone-aware values. " * 15
+    page = tmp_path / "article.html"
+    page.write_text(
+        "<html><body><div class='site-menu'><a href='/'>Home</a> <a href='/blog'>Blog</a> <a href='/x'>Pricing</a></div>"
+        f"<div class='content'><h1>Parsing dates</h1><p>{body}</p><p>Install it first:</p>"
+        "<pre>pip install dateparser\ndateparser --help</pre><h2>Limits</h2>"
+        f"<p>{body}</p></div><aside class='sidebar'><p>Subscribe to our newsletter for weekly tips</p></aside>"
+        "</body></html>"
+    )
+    document = load_one(page)
+    assert "Pricing" not in document.text and "newsletter" not in document.text
+    assert "pip install dateparser\ndateparser --help" in document.text
+    code = [document.text[b.start : b.end] for b in document.blocks if b.kind == "code"]
+    assert code == ["pip install dateparser\ndateparser --help"]
+    assert [s.heading for s in document.sections] == ["Parsing dates", "Parsing dates > Limits"]

@@ -96,10 +96,13 @@ def test_question_the_documents_cannot_answer_is_declined(assistant: Assistant) 
     assert answer.citations == []
 
 
-def test_code_lines_are_not_answers(assistant: Assistant) -> None:
+def test_code_lines_are_not_answers_but_a_how_to_answer_shows_the_example(assistant: Assistant) -> None:
     answer = assistant.ask("How do I show hidden files?")
     assert "ls -a" in answer.text
-    assert "ls -l /tmp" not in answer.text
+    # The code line is never quoted as a sentence; it may only follow its introduction as a fenced example.
+    assert all("ls -l /tmp" not in citation.quote for citation in answer.citations)
+    if "ls -l /tmp" in answer.text:
+        assert "```sh\nls -l /tmp\n```" in answer.text
 
 
 def test_stream_yields_text_then_the_answer(assistant: Assistant) -> None:

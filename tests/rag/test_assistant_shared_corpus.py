@@ -3,6 +3,7 @@ valid citations, a follow-up, abstention. The corpus mixes headings, link lists 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -44,7 +45,8 @@ def test_answers_cite_the_right_document(
     assert any(phrase in answer.text for phrase in ((expected,) if isinstance(expected, str) else expected))
     assert any(source in Path(c.source).name for c in answer.citations)
     _check_citations(assistant, answer)
-    assert len(answer.text.split()) < 120
+    prose = re.sub(r"```.*?```", " ", answer.text, flags=re.DOTALL)  # a how-to answer's example is not counted
+    assert len(prose.split()) < 120
 
 
 def test_follow_up_about_the_same_person(assistant: Assistant) -> None:

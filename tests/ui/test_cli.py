@@ -60,3 +60,20 @@ def test_first_start_builds_the_demo_index_with_its_examples(tmp_path: Path, mon
     assert manifest["documents"] >= 3
     assert json.loads((index_dir / "examples.json").read_text()) == list(DEMO_EXAMPLES)
     assert not list(index_dir.parent.glob(".*building"))  # built aside, then moved in place
+
+
+def test_several_logins_from_options_or_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    served: dict = {}
+    index_dir = tmp_path / "idx"
+    monkeypatch.setattr(cli, "_resolve_index", lambda index: index_dir)
+    monkeypatch.setattr("ui.collections.CollectionManager.get", lambda self, *a: None)
+    monkeypatch.setattr("ui.app.build_app", lambda manager, backends: "demo")
+    monkeypatch.setattr("ui.app.serve", lambda demo, **options: served.update(options))
+    result = runner.invoke(_app(), ["--auth", "ada:one", "--auth", "bob:two:three"])
+    assert result.exit_code == 0, result.output
+    assert served["auth"] == [("ada", "one"), ("bob", "two:three")]
+    result = runner.invoke(_app(), [], env={"RAG_AUTH": "ada:one bob:two"})
+    assert result.exit_code == 0, result.output
+    assert served["auth"] == [("ada", "one"), ("bob", "two")]
+    result = runner.invoke(_app(), ["--auth", "ada:one", "--auth", "ada:two"])
+    assert result.exit_code == 1 and "ada more than once" in result.output

@@ -108,3 +108,17 @@ def test_abstention_panel_lists_the_closest_passages() -> None:
     answer = Answer(text="The documents don't answer this question.", passages=[_passage()], abstained=True)
     panel = render.sources_html(answer, "ab12", "unanswerable?")
     assert "No passage answered" in panel and '<details class="other-passages" open>' in panel
+
+
+def test_a_how_to_answers_code_block_is_shown_as_code_with_its_markup_escaped() -> None:
+    quote = "The kettle switches itself off when the water boils."
+    answer = Answer(
+        text=f"{quote} [1]\n\n```py\nif level < 3:\n    print('<b>refill</b>')\n```\n\nDescale it monthly. [1]",
+        citations=[_citation(quote)],
+        passages=[_passage()],
+    )
+    rendered = render.answer_html(answer, "a1")
+    code = re.search(r'<pre class="code"><code>(.*?)</code></pre>', rendered, re.DOTALL)
+    assert code and code.group(1) == "if level &lt; 3:\n    print(&#x27;&lt;b&gt;refill&lt;/b&gt;&#x27;)"
+    assert "```" not in rendered and "<b>refill" not in rendered
+    assert rendered.count('class="cite"') == 2  # both markers still link to the source

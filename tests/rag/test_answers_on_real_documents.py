@@ -1,0 +1,109 @@
+"""Issue 11's cases end to end: answers a person would accept from real documents (the user guide in docs/,
+and ../shared/corpus: a news article, the Python tutorial as HTML and printed PDF, Node.js Markdown)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from rag import Retriever
+from rag.answering.assistant import Assistant
+from rag.types import Answer
+
+
+def _ask(assistant: Assistant, question: str, after: str | None = None) -> Answer:
+    history = None
+    if after is not None:
+        history = [{"role": "user", "content": after}, {"role": "assistant", "content": assistant.ask(after).text}]
+    return assistant.ask(question, history=history)
+
+
+def _cites_validly(assistant: Assistant, answer: Answer, source: str) -> None:
+    assert not answer.abstained and answer.citations, answer.text
+    assert any(source in Path(c.source).name for c in answer.citations), [c.source for c in answer.citations]
+    for citation in answer.citations:
+        document = assistant.retriever.store.get_document(citation.document_id)
+        assert " ".join(document.text[citation.start : citation.end].split()) == citation.quote
+        assert answer.passages[citation.marker - 1].chunk_id == citation.chunk_id
+    markers = [citation.marker for citation in answer.citations]
+    assert markers[0] == 1 and sorted(set(markers)) == list(range(1, max(markers) + 1))  # numbered from [1]
+
+
+# ---- the README's follow-ups, on the user guide (fast: a six-page index)
+
+
+@pytest.fixture(scope="module")
+def guide(user_guide_index: Path) -> Assistant:
+    return Assistant(Retriever.open(user_guide_index))
+
+
+def test_the_readme_follow_up_about_removing_files_answers_with_prune(guide: Assistant) -> None:
+    answer = _ask(guide, "And how do I remove them?", after="How do I add files to the index?")
+    assert "--prune" in answer.text
+    _cites_validly(guide, answer, "adding-documents.md")
+
+
+def test_the_readme_follow_up_about_unsupported_citations_answers(guide: Assistant) -> None:
+    answer = _ask(guide, "What happens when one is not supported?", after="How are citations checked?")
+    assert "flagged" in answer.text
+    _cites_validly(guide, answer, "asking-questions.md")
+
+
+# ---- the shared corpus (slow: one index of it for the session)
+
+
+@pytest.fixture(scope="module")
+def assistant(shared_corpus_index: Path) -> Assistant:
+    return Assistant(Retriever.open(shared_corpus_index))
+
+
+@pytest.mark.slow
+def test_what_the_treasury_secretary_said_is_not_a_sources_headline(assistant: Assistant) -> None:
+    answer = _ask(assistant, "What did the Treasury Secretary say about the talks?")
+    _cites_validly(assistant, answer, "us-china-ai-safety-talks")
+    assert "Bessent tells CNBC" not in answer.text and "Game Over" not in answer.text
+
+
+@pytest.mark.slow
+def test_a_how_to_answer_is_whole_sentences_with_the_example(assistant: Assistant) -> None:
+    answer = _ask(assistant, "How do I define a function with default argument values in Python?")
+    _cites_validly(assistant, answer, "controlflow")
+    assert "default value for one or more arguments" in answer.text
+    assert "def ask_ok(prompt, retries=4" in answer.text and "```" in answer.text
+    assert not re.search(r"so that \[\d+\]", answer.text)  # never cut at "so that"
+
+
+@pytest.mark.slow
+def test_listening_once_in_node_is_the_first_documented_api(assistant: Assistant) -> None:
+    answer = _ask(assistant, "How do I listen for an event only once in Node.js?")
+    _cites_validly(assistant, answer, "events.md")
+    assert "eventEmitter.once()" in answer.text and "NodeEventTarget" not in answer.text
+
+
+@pytest.mark.slow
+def test_a_question_the_article_cannot_answer_is_declined(assistant: Assistant) -> None:
+    answer = _ask(assistant, "What did Elon Musk say about the US-China AI talks?")
+    assert answer.abstained and not answer.citations
+
+
+@pytest.mark.slow
+def test_a_two_part_question_cites_both_answers(assistant: Assistant) -> None:
+    answer = _ask(assistant, "Who confirmed the AI safety talks, and which network did he speak to?")
+    assert "Bessent" in answer.text and "CNBC" in answer.text
+    _cites_validly(assistant, answer, "us-china-ai-safety-talks")
+
+
+@pytest.mark.slow
+def test_printed_pdf_pages_lose_their_header_and_footer_and_get_headings(assistant: Assistant) -> None:
+    store = assistant.retriever.store
+    pdfs = [info for info in store.documents() if info.source.endswith(".pdf")]
+    assert len(pdfs) == 3
+    for info in pdfs:
+        document = store.get_document(info.id)
+        assert not re.search(r"\d{1,2}/\d{1,2}/\d{2}, \d{1,2}:\d{2} [AP]M", document.text)
+        assert "file:///" not in document.text.replace("\ufb01", "fi")
+        assert len(document.sections) >= 5  # from the font sizes: the file has no outline
+    passages = assistant.retriever.search("default argument values", k=10, sources=["*.pdf"])
+    assert passages and all(p.chunk.heading for p in passages)
