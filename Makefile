@@ -17,7 +17,7 @@ lint: install-test
 	$(BIN)/ruff check .
 
 test-fast: install-test
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m "not slow and not browser"
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m "not slow and not browser and not benchmark"
 
 # The SciFact and SQuAD suites against their stored baselines and the targets (embeds SciFact once: ~7 min).
 eval-gate: install-test

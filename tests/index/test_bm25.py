@@ -6,7 +6,6 @@ from __future__ import annotations
 import doctest
 import json
 import math
-import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -417,7 +416,6 @@ def load_beir(folder: Path) -> tuple[list[str], list[str], dict[str, str], dict[
 def test_scifact_ndcg_at_10_matches_published_bm25() -> None:
     ranx = pytest.importorskip("ranx")
     doc_ids, texts, queries, qrels = load_beir(SCIFACT)
-    started = time.perf_counter()
     index = Bm25Index()
     index.add(list(range(len(texts))), texts)
     run = {
@@ -428,7 +426,6 @@ def test_scifact_ndcg_at_10_matches_published_bm25() -> None:
     ndcg = ranx.evaluate(ranx.Qrels(qrels), ranx.Run(run), "ndcg@10")
     # Anserini's published BM25 is 0.679 and a known-good bm25s run 0.6804; we measure 0.680.
     assert ndcg == pytest.approx(0.68, abs=0.01)
-    assert time.perf_counter() - started < 60
 
 
 def test_the_written_out_english_stop_words_are_lucenes_list_as_bm25s_ships_it() -> None:

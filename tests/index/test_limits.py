@@ -7,7 +7,6 @@ import doctest
 import io
 import re
 import threading
-import time
 import zipfile
 from pathlib import Path
 
@@ -44,12 +43,11 @@ def test_a_300000_character_word_is_cut_into_chunks_of_bounded_characters(embedd
     assert sum(chunk.text.count("x") for chunk in chunks) >= 300_000  # nothing of it lost
 
 
+@pytest.mark.timeout(300)  # a hang guard (it took many minutes), not a speed target: bench/hostile_inputs.py times it
 def test_a_long_line_of_words_is_chunked_by_tokens_without_blowing_up(embedder) -> None:
     text = " ".join(f"word{number}" for number in range(60_000))  # one 500 kB line, no sentence end
     document = Document(id="l", source="l.txt", title="l", text=text)
-    started = time.perf_counter()
     chunks = _chunker(embedder).split(document)
-    assert time.perf_counter() - started < 60  # it took minutes; this is a bound, not a benchmark
     assert max(chunk.token_count for chunk in chunks) <= 200
     assert chunks[-1].text.endswith("word59999")
 
@@ -63,18 +61,17 @@ def test_ordinary_prose_is_chunked_as_before(embedder) -> None:
     assert [(c.start, c.end) for c in capped] == [(c.start, c.end) for c in uncapped]
 
 
+@pytest.mark.timeout(300)  # a hang guard (quadratic section search hit the time limit), not a speed target
 def test_a_document_that_would_make_too_many_chunks_is_refused_before_embedding(tmp_path: Path, embedder) -> None:
     headings = tmp_path / "headings.md"
     headings.write_text("".join(f"## Heading {number}\n\n" for number in range(20_000)))  # 440 kB, 20,000 chunks
     store = IndexStore.create(tmp_path / "idx", IndexSettings(embedder.model, embedder.dimension))
     ingestor = Ingestor(store, embedder, show_progress=False, limits=IngestLimits(max_chunks_per_document=5_000))
-    started = time.perf_counter()
     with pytest.raises(LoadError) as caught:
         ingestor.prepare_file(headings)
     assert caught.value.reason == (
         "too many chunks: more than 5,000 for one document (RAG_MAX_CHUNKS_PER_DOCUMENT raises the limit)"
     )
-    assert time.perf_counter() - started < 60
 
 
 def test_a_file_over_its_size_limit_is_refused_without_reading_it(tmp_path: Path) -> None:
