@@ -123,7 +123,10 @@ _QUESTION_STEMS = frozenset(tokenize(_QUESTION_WORDS))
 _LIGHT_STEMS = frozenset(
     tokenize(
         "again another made make look way use get thing kind example tell also them they it its this that these "
-        "those he she him her his their one ones there"
+        "those he she him her his their one ones there "
+        # Personal and reflexive pronouns: "How do I raise one myself?" asks nothing about "myself".
+        "i me my mine myself we us our ours ourselves you your yours yourself yourselves himself herself "
+        "itself themselves"
     )
 )
 COVERAGE_MIN_CHUNKS = 500
