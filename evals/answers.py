@@ -53,6 +53,15 @@ __all__ = ["normalize_answer", "run_answer_suite", "token_f1"]
 _MARKER = re.compile(r"\[\d+(?:\s*[,;-]\s*\d+)*\]")
 
 
+def without_markers(text: str) -> str:
+    """An answer's text with its [n] citation markers blanked out, for comparing its words.
+
+    >>> without_markers("Paris [1] is big [2, 3].")
+    'Paris   is big  .'
+    """
+    return _MARKER.sub(" ", text)
+
+
 def normalize_answer(text: str) -> str:
     """SQuAD's official normalisation: lower case, punctuation and articles removed, spaces collapsed.
 
@@ -165,7 +174,7 @@ def _questions(suite: dict[str, Any], settings: AnswerSuiteSettings) -> list[tup
 
 
 def _score(result: QuestionResult, answer: Any, golds: Sequence[str], gold_documents: set[str]) -> None:
-    text = _MARKER.sub(" ", answer.text)
+    text = without_markers(answer.text)
     result.contains_gold = not answer.abstained and contains_gold(text, golds)
     result.f1 = 0.0 if answer.abstained else max((token_f1(text, g) for g in golds), default=0.0)
     cited = {c.marker: c for c in answer.citations}
@@ -235,7 +244,7 @@ def summarise(results: Sequence[QuestionResult]) -> dict[str, float]:
     answered = [r for r in answerable if not r.abstained]
     cited = sum(len(r.cited_documents) for r in answered)
     latencies = sorted(r.seconds * 1000 for r in results)
-    words = [len(_MARKER.sub(" ", r.answer).split()) for r in results if not r.abstained]
+    words = [len(without_markers(r.answer).split()) for r in results if not r.abstained]
 
     def share(items: Sequence[Any], flag: str) -> float:
         return sum(bool(getattr(r, flag)) for r in items) / len(items) if items else 0.0

@@ -40,7 +40,6 @@ accepted answers or gold sources.
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -48,12 +47,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from evals.answers import contains_gold, normalize_answer
+from evals.answers import contains_gold, normalize_answer, without_markers
 from rag.chatlog import CHATLOG_NAME, Feedback, FeedbackStore
 
 DEFAULT_SUITE_PATH = Path("suites") / "feedback.toml"
 SUITE_KIND = "feedback"
-_MARKER = re.compile(r"\[\d+(?:\s*[,;-]\s*\d+)*\]")
 
 
 class FeedbackSuiteError(ValueError):
@@ -219,7 +217,7 @@ def same_answer(text: str, known_bad: str) -> bool:
     >>> same_answer("The code is never changed. [1]", "the code is never changed [2]")
     True
     """
-    return normalize_answer(_MARKER.sub(" ", text)) == normalize_answer(_MARKER.sub(" ", known_bad))
+    return normalize_answer(without_markers(text)) == normalize_answer(without_markers(known_bad))
 
 
 def cites_source(sources: Sequence[str], wanted: str) -> bool:
@@ -234,7 +232,7 @@ def cites_source(sources: Sequence[str], wanted: str) -> bool:
 
 def judge(question: FeedbackQuestion, answer: Any, seconds: float) -> FeedbackResult:
     """Compare an ``Answer`` with what users said about ``question``."""
-    text = _MARKER.sub(" ", answer.text)
+    text = without_markers(answer.text)
     sources = list(dict.fromkeys(c.source for c in answer.citations))
     result = FeedbackResult(
         id=question.id,

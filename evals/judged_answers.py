@@ -43,12 +43,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evals.answers import AnswerSuiteSettings, _percentile, contains_gold, normalize_answer
+from evals.answers import AnswerSuiteSettings, _percentile, contains_gold, normalize_answer, without_markers
 
 __all__ = ["JudgedQuestion", "JudgedResult", "run_judged_suite", "summarise_judged"]
 
 KINDS = ("answerable", "follow_up", "off_topic", "near_topic")
-_MARKER = re.compile(r"\[\d+(?:\s*[,;-]\s*\d+)*\]")
 
 
 @dataclass(frozen=True)
@@ -160,7 +159,7 @@ def _citations_valid(answer: Any, store: Any) -> bool:
 
 def judge(question: JudgedQuestion, answer: Any, seconds: float, store: Any, furniture: Sequence[re.Pattern[str]]) -> JudgedResult:
     """Score one answer against its question's judgements."""
-    text = _MARKER.sub(" ", answer.text)
+    text = without_markers(answer.text)
     cited = list(dict.fromkeys(c.source for c in answer.citations))
     result = JudgedResult(
         id=question.id,
@@ -200,7 +199,7 @@ def summarise_judged(results: Sequence[JudgedResult]) -> dict[str, float]:
     how_to = [r for r in answerable if r.code_expected]
     citations = sum(r.citations for r in answered)
     latencies = sorted(r.seconds * 1000 for r in results)
-    words = [len(_MARKER.sub(" ", r.answer).split()) for r in results if not r.abstained]
+    words = [len(without_markers(r.answer).split()) for r in results if not r.abstained]
 
     def share(items: Sequence[JudgedResult], test: Any) -> float:
         return sum(bool(test(r)) for r in items) / len(items) if items else 0.0
