@@ -57,7 +57,8 @@ def _subset(data: Path, max_docs: int, folder: Path) -> Path:
     Keeps every query and qrel, so nDCG@10 is measured on the same questions; the unjudged documents
     are the distractors. For a quicker run of both pipelines on a shared machine.
     """
-    judged = {row.split("\t")[1] for row in (data / "qrels.tsv").read_text(encoding="utf-8").splitlines()[1:] if row}
+    _, qrels = _queries_and_qrels(data)  # qrels.tsv or BEIR's qrels/test.tsv, as the suites read them
+    judged = {doc_id for judgements in qrels.values() for doc_id in judgements}
     kept: list[str] = []
     others: list[str] = []
     with open(data / "corpus.jsonl", encoding="utf-8") as handle:
@@ -66,8 +67,9 @@ def _subset(data: Path, max_docs: int, folder: Path) -> Path:
             (kept if str(record.get("_id", record.get("id"))) in judged else others).append(line)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "corpus.jsonl").write_text("".join((kept + others)[:max_docs]), encoding="utf-8")
-    for name in ("queries.jsonl", "qrels.tsv"):
-        (folder / name).write_bytes((data / name).read_bytes())
+    (folder / "queries.jsonl").write_bytes((data / "queries.jsonl").read_bytes())
+    rows = [f"{query_id}\t{doc_id}\t{score}" for query_id, docs in qrels.items() for doc_id, score in docs.items()]
+    (folder / "qrels.tsv").write_text("\n".join(["query-id\tcorpus-id\tscore", *rows]) + "\n", encoding="utf-8")
     return folder
 
 
