@@ -146,10 +146,14 @@ class Suite:
 
 
 def load_suite(
-    path: str | Path, data: str | Path | None = None, embedder: str | None = None, vector_index: str | None = None
+    path: str | Path,
+    data: str | Path | None = None,
+    embedder: str | None = None,
+    vector_index: str | None = None,
+    store: str | None = None,
 ) -> Suite:
-    """Read and check a suite file; ``data`` replaces the dataset folder it names, ``embedder`` and
-    ``vector_index`` its [index] settings of those names.
+    """Read and check a suite file; ``data`` replaces the dataset folder it names, ``embedder``,
+    ``vector_index`` and ``store`` its [index] settings of those names.
 
     Raises :class:`SuiteError` with a one-line reason.
     """
@@ -189,6 +193,7 @@ def load_suite(
                 **_table(raw, "index", path),
                 **({"embedder": embedder} if embedder else {}),
                 **({"vector_index": vector_index} if vector_index else {}),
+                **({"store": store} if store else {}),
             },
             path,
         ),

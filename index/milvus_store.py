@@ -30,9 +30,11 @@ file replaces (the file is not known as added, so it is read again).
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 import math
+import re
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -64,15 +66,6 @@ from index.vectors import check_setting, ivf_lists, ivf_probes, kind_for
 log = logging.getLogger(__name__)
 
 
-class _LiteIteratorNotice(logging.Filter):
-    """Drops pymilvus's warning that Milvus Lite gives its query iterators no server timestamp: Lite answers
-    from one process, so the client's timestamp is right, and the warning would print once per page read."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "mvccTs" not in record.getMessage()
-
-
-logging.getLogger("pymilvus.client.iterator.query_iterator").addFilter(_LiteIteratorNotice())
 
 VARCHAR_BYTES = 65_535
 """Milvus's largest VARCHAR, in bytes."""
@@ -215,7 +208,7 @@ class MilvusStore:
             **_index_spec("SPARSE_INVERTED_INDEX", "BM25", {"bm25_k1": _BM25.k1, "bm25_b": _BM25.b}),
         )
         indexes.add_index(field_name="document_id", index_type="INVERTED")
-        client.create_collection(self._chunks, schema=chunks, index_params=indexes, consistency_level="Strong")
+        self._create(self._chunks, chunks, indexes)
 
         documents = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
         documents.add_field("key", DataType.VARCHAR, is_primary=True, max_length=512)
@@ -232,7 +225,18 @@ class MilvusStore:
         documents.add_field("unused_vector", DataType.FLOAT_VECTOR, dim=2)
         indexes = client.prepare_index_params()
         indexes.add_index(field_name="unused_vector", index_type="FLAT", metric_type="L2")
-        client.create_collection(self._documents, schema=documents, index_params=indexes, consistency_level="Strong")
+        self._create(self._documents, documents, indexes)
+
+    def _create(self, name: str, schema: Any, indexes: Any) -> None:
+        """Create a collection with its indexes, and load it.
+
+        The indexes are created without waiting for them to be built (``sync=False``): waiting asks the
+        server for a timestamp, which Milvus Lite 3.2.2 does not implement (it logged an error per index);
+        Lite builds them at once, and a server serves a collection whose index is still being built.
+        """
+        self._client.create_collection(name, schema=schema, consistency_level="Strong")
+        self._client.create_index(name, indexes, sync=False)
+        self._client.load_collection(name)
 
     def _write_pointer(self) -> None:
         """Write ``milvus.json`` in the companion folder, so opening the folder opens this index."""
@@ -318,7 +322,7 @@ class MilvusStore:
             self._client.drop_index(self._chunks, "vector")
             indexes = self._client.prepare_index_params()
             indexes.add_index(field_name="vector", **wanted)
-            self._client.create_index(self._chunks, indexes)
+            self._client.create_index(self._chunks, indexes, sync=False)
             self._client.load_collection(self._chunks)
             self._vector_index = {}
 
@@ -399,17 +403,23 @@ class MilvusStore:
             backend="Milvus Lite" if self.milvus.is_lite else "Milvus server",
         )
 
-    def _iterate(self, collection: str, expression: str, fields: list[str]) -> Iterator[dict[str, Any]]:
-        """Every row matching ``expression`` (in pages: one query returns at most 16,384)."""
-        iterator = self._client.query_iterator(collection, batch_size=QUERY_BATCH, filter=expression, output_fields=fields)
-        try:
-            while True:
-                page = iterator.next()
-                if not page:
-                    return
-                yield from page
-        finally:
-            iterator.close()
+    def _iterate(self, collection: str, expression: str, fields: list[str], within: str = "") -> Iterator[dict[str, Any]]:
+        """Every row matching ``expression``, however many (one query returns at most 16,384).
+
+        Why not pymilvus's query iterator: Milvus Lite 3.2.2 lacks the timestamp call it starts with,
+        and each iterator logged an error and a warning. Instead a key range too large for one query
+        is split in 16 and each part read on its own (row ids and document keys are uniform hashes,
+        so the parts are even).
+        """
+        condition = " and ".join(f"({part})" for part in (expression, within) if part)
+        count = self._count(collection, condition)
+        if count == 0:
+            return
+        if count <= SEARCH_LIMIT:
+            yield from self._client.query(collection, filter=condition, output_fields=fields, limit=count)
+            return
+        for part in _split(collection == self._chunks, within):
+            yield from self._iterate(collection, expression, fields, part)
 
     def document_rows(self) -> Iterator[tuple[str, str, str]]:
         for row in self._iterate(self._documents, "part == 0", ["document_id", "sha256", "source"]):
@@ -697,6 +707,23 @@ def _quote(value: str) -> str:
     """``value`` as a string literal of a Milvus filter expression."""
     escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
     return f'"{escaped}"'
+
+
+_ROW_RANGE = re.compile(r"row >= (\d+) and row <= (\d+)")
+_KEY_PREFIX = re.compile(r'key like "([0-9a-f]*)%"')
+
+
+def _split(by_row: bool, within: str) -> list[str]:
+    """A key range cut in 16: chunk rows (63-bit integers) by value, document keys (sha256 hex) by one more character."""
+    if by_row:
+        match = _ROW_RANGE.fullmatch(within)
+        low, high = (int(match[1]), int(match[2]) + 1) if match else (0, 1 << 63)  # rows are 63-bit
+        step = max(1, (high - low) // 16)
+        edges = [*range(low, high, step)][:16] + [high]
+        return [f"row >= {a} and row <= {b - 1}" for a, b in itertools.pairwise(edges) if a < b]
+    match = _KEY_PREFIX.fullmatch(within)
+    prefix = match[1] if match else ""
+    return [f'key like "{prefix}{digit}%"' for digit in "0123456789abcdef"]
 
 
 def _index_spec(index_type: str, metric_type: str, params: dict[str, Any]) -> dict[str, Any]:

@@ -230,6 +230,10 @@ def parse_location(value: IndexLocation) -> Path | MilvusLocation:
             )
         return MilvusLocation(str(Path(db_path)), _collection_name(fragment or collection, text), "")
     path = parsed.path.strip("/")
+    if path.endswith(".db"):
+        raise IndexStoreError(
+            f"{text}: a Milvus Lite index is milvus:///absolute/path/file.db (three slashes, an absolute path)"
+        )
     if "/" in path:
         raise IndexStoreError(f"{text}: name one collection after the address, as in milvus://host:19530/collection")
     if path:

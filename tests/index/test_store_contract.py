@@ -8,6 +8,7 @@ mismatch refused, and the same queries giving the same results on both backends.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,8 @@ from index.store import IndexNotFoundError, IndexSettings, SettingsMismatchError
 from index.stores import Store, copy_store, create_store, open_store, read_store_status
 from index.types import Chunk, Document
 from rag import Retriever
-from tests.conftest import REPO_ROOT
+from rag.answering.assistant import Assistant
+from tests.conftest import REPO_ROOT, rag_command
 
 pytest.importorskip("pymilvus", reason='the Milvus backend needs the milvus extra: pip install -e ".[milvus]"')
 
@@ -147,6 +149,31 @@ def test_adding_with_another_model_or_embedder_is_refused(location: str, notes: 
     assert read_store_status(location).documents == 3  # nothing was added
 
 
+def test_rebuild_reembeds_every_document_in_place(location: str, notes: Path, embedder) -> None:
+    add_to_index(location, [notes], embedder=embedder, show_progress=False)
+    before = read_store_status(location)
+    report = add_to_index(location, [], rebuild=True, embedder=embedder, show_progress=False)
+    after = read_store_status(location)
+    assert report.chunks_embedded == before.chunks
+    assert (after.documents, after.chunks, after.embedder) == (before.documents, before.chunks, before.embedder)
+    assert _sources(Retriever.open(location).search("tomatoes sunlight", k=1)) == {"garden.txt"}
+
+
+def test_assistant_answers_with_citations(location: str, notes: Path, embedder) -> None:
+    add_to_index(location, [notes], embedder=embedder, show_progress=False)
+    answer = Assistant(Retriever.open(location)).ask("How many times are failed uploads retried?")
+    assert not answer.abstained and "three times" in answer.text
+    assert answer.citations and all(Path(c.source).name == "retries.md" for c in answer.citations)
+
+
+def test_langchain_retriever_returns_documents_with_their_metadata(location: str, notes: Path, embedder) -> None:
+    add_to_index(location, [notes], embedder=embedder, show_progress=False)
+    documents = Retriever.open(location).as_langchain(k=2).invoke("When is the planning meeting?")
+    assert len(documents) == 2
+    assert Path(documents[0].metadata["source"]).name == "meeting.md"
+    assert "Thursday" in documents[0].page_content
+
+
 def test_opening_an_empty_location_says_there_is_no_index(location: str) -> None:
     with pytest.raises(IndexNotFoundError):
         open_store(location)
@@ -234,3 +261,39 @@ def test_corpus_statistics_agree(both_backends: dict[str, Retriever]) -> None:
     assert both_backends["milvus-lite"].store.term_document_frequencies(stems) == (
         both_backends["folder"].store.term_document_frequencies(stems)
     )
+
+
+def test_milvus_reads_listings_larger_than_one_query(tmp_path: Path, notes: Path, embedder, monkeypatch) -> None:
+    """Milvus returns at most 16,384 rows a query: longer listings are read in key ranges (here with a limit of 2)."""
+    from index import milvus_store
+
+    location = location_in(tmp_path, "milvus-lite")
+    add_to_index(location, [notes], embedder=embedder, show_progress=False)
+    store = open_store(location)
+    everything = (sorted(store.document_hashes()), sorted(store.rows_for_documents(store.document_hashes())))
+    monkeypatch.setattr(milvus_store, "SEARCH_LIMIT", 1)
+    assert (sorted(store.document_hashes()), sorted(store.rows_for_documents(store.document_hashes()))) == everything
+    assert len(everything[0]) == 3 and len(everything[1]) >= 3
+    store.close()
+
+
+@pytest.mark.slow
+def test_cli_adds_reports_searches_and_answers_on_milvus_lite(tmp_path: Path, notes: Path) -> None:
+    """The README's commands on a Milvus Lite index, each in its own process (Lite reopens the file each time)."""
+    location = location_in(tmp_path, "milvus-lite")
+    added = rag_command("add", str(notes), "--index", location, "--quiet")
+    assert "added 3" in added.stderr
+    status = json.loads(rag_command("status", "--index", location, "--json").stdout)
+    assert (status["documents"], status["store"]) == (3, "Milvus Lite") and status["chunks"] >= 3
+    found = json.loads(rag_command("search", "backoff limit", "--index", location, "--json", "-k", "1").stdout)
+    assert Path(found[0]["source"]).name == "retries.md"
+    answer = json.loads(rag_command("ask", "When is the planning meeting?", "--index", location, "--json").stdout)
+    assert "Thursday" in answer["text"] and answer["citations"]
+    again = rag_command("add", str(notes), "--index", location, "--quiet")
+    assert "unchanged 3" in again.stderr and "0 chunks embedded" in again.stderr
+
+
+def test_a_malformed_milvus_uri_is_refused_with_the_form_to_use(tmp_path: Path) -> None:
+    result = rag_command("status", "--index", "milvus://relative/file.db", check=False)
+    assert result.returncode == 1
+    assert "milvus://host:19530/collection" in result.stderr or "milvus:///absolute/path/file.db" in result.stderr
