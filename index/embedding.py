@@ -112,7 +112,9 @@ def split_kind(kind: str) -> tuple[str, str]:
     return backend, precision or "fp32"
 
 
-def load_embedder(model: str = DEFAULT_MODEL, kind: str | None = None, *, batch_size: int | None = None) -> Embedder:
+def load_embedder(
+    model: str = DEFAULT_MODEL, kind: str | None = None, *, batch_size: int | None = None, workers: int | None = None
+) -> Embedder:
     """The embedder of ``kind`` (default :func:`default_embedder_kind`) for ``model``; loads lazily.
 
     >>> embedder = load_embedder()
@@ -120,8 +122,9 @@ def load_embedder(model: str = DEFAULT_MODEL, kind: str | None = None, *, batch_
     >>> vectors.shape, round(float(vectors[0] @ vectors[0]), 3), embedder.kind
     ((2, 384), 1.0, 'onnx-int8')
 
-    Raises ``ValueError`` for an unknown kind; :class:`ModelNotFoundError` (when first used) for a model
-    that is not on this machine.
+    ``workers`` is how many threads run the ONNX model side by side (default: one per core; a Ray
+    actor given one CPU asks for one); PyTorch chooses its own. Raises ``ValueError`` for an unknown
+    kind; :class:`ModelNotFoundError` (when first used) for a model that is not on this machine.
     """
     kind = parse_embedder_kind(kind) if kind else default_embedder_kind()
     options = {"batch_size": batch_size} if batch_size else {}
@@ -131,7 +134,7 @@ def load_embedder(model: str = DEFAULT_MODEL, kind: str | None = None, *, batch_
         return TorchEmbedder(model, **options)
     from index.onnx_embedder import OnnxEmbedder
 
-    return OnnxEmbedder(model, precision=split_kind(kind)[1], **options)
+    return OnnxEmbedder(model, precision=split_kind(kind)[1], workers=workers, **options)
 
 
 @dataclass(frozen=True)

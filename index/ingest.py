@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Self
+from typing import TYPE_CHECKING, Protocol, Self
 
 import numpy as np
 
@@ -40,6 +40,9 @@ from index.stores import (
 from index.structure import classify_blocks
 from index.types import Chunk, Document
 from index.vectors import check_setting as check_vector_index_setting
+
+if TYPE_CHECKING:
+    from index.ray_ingest import RayOptions  # imports nothing of Ray itself
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +83,8 @@ class _PendingDocument:
     document: Document
     chunks: list[Chunk]
     is_update: bool
+    vectors: np.ndarray | None = None
+    """The chunks' vectors when they were embedded elsewhere (by a Ray actor); None: embed them at commit."""
 
 
 @dataclass
@@ -98,6 +103,57 @@ def file_sha256(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+class KnownIds(Protocol):
+    """What loading a file needs to know of the index: who holds an id, and each stored document's hash."""
+
+    hashes: dict[str, str]
+
+    def source_of(self, document_id: str) -> str | None: ...
+
+
+def make_chunker(embedder: Embedder, settings: ChunkerSettings, limits: IngestLimits) -> Chunker:
+    """The chunker of an index: its settings, the embedder's tokenizer, and the per-document limits."""
+    return Chunker(
+        embedder.count_tokens,
+        settings,
+        max_chars=limits.max_chunk_chars,
+        max_chunks=limits.max_chunks_per_document,
+    )
+
+
+def load_and_chunk(path: Path, chunker: Chunker, limits: IngestLimits, known: KnownIds) -> PreparedFile:
+    """Load one file and chunk its new or changed documents, inside a guard and within the limits.
+
+    Whatever goes wrong with this one file (a loader's or the chunker's exception, however
+    unexpected, a size, chunk or time limit) is raised as one ``LoadError`` naming the file
+    and what is wrong (an unexpected exception with its type), so the run goes on with the
+    other files. The traceback is logged at debug level (``rag -v add``) for whoever fixes the
+    loader. A document whose id another source already holds is refused, not overwritten.
+    The one definition of what a file's chunks are: the single-process path and Ray's actors both call it.
+    """
+    try:
+        with time_budget(limits.max_seconds_per_file):
+            prepared = PreparedFile()
+            for document in load_file(path, limits):
+                owner = known.source_of(document.id)
+                if owner is not None and owner != document.source:
+                    prepared.refused.append(_collision(path, document, owner))
+                elif known.hashes.get(document.id) == document.metadata.get("sha256"):
+                    prepared.unchanged.append(document.id)
+                else:
+                    chunks = chunker.split(document)
+                    prepared.changed.append(_PendingDocument(document, chunks, owner is not None))
+            return prepared
+    except LoadError:
+        raise
+    except LimitExceeded as error:
+        raise LoadError(path, str(error)) from None
+    except Exception as error:  # any error at all: one bad file must not stop the run (issue 10)
+        log.debug("%s: unexpected error while loading", shown_path(path), exc_info=True)
+        detail = " ".join(str(error).split())[:200] or "no message"
+        raise LoadError(path, f"could not be loaded ({type(error).__name__}: {detail})") from None
 
 
 class Ingestor:
@@ -121,22 +177,25 @@ class Ingestor:
         self.store = store
         self.embedder = embedder
         self.limits = limits or IngestLimits.from_env()
-        self.chunker = Chunker(
-            embedder.count_tokens,
-            store.settings.chunker,
-            max_chars=self.limits.max_chunk_chars,
-            max_chunks=self.limits.max_chunks_per_document,
-        )
+        self.chunker = make_chunker(embedder, store.settings.chunker, self.limits)
         self.show_progress = show_progress
         self.commit_every = max(1, int(os.environ.get(COMMIT_EVERY_ENV) or COMMIT_EVERY_CHUNKS))
 
-    def add(self, paths: Sequence[str | Path], prune: bool = False, follow_symlinks: bool = False) -> AddReport:
+    def add(
+        self,
+        paths: Sequence[str | Path],
+        prune: bool = False,
+        follow_symlinks: bool = False,
+        ray: RayOptions | None = None,
+    ) -> AddReport:
         """Add, update or skip every supported file under ``paths``; optionally prune vanished ones.
 
         Files are read and chunked one at a time and their chunks committed in batches as they
         come, so memory holds a few batches, not the whole run, and a killed run keeps every
         committed batch. ``follow_symlinks`` follows symbolic links inside folders that lead
-        outside the paths given (see ``discover_files``).
+        outside the paths given (see ``discover_files``). With ``ray``, Ray Data's actors load,
+        chunk and embed the files (see :mod:`index.ray_ingest`) and this process writes their
+        results, with the same checks, batches and report.
         """
         started = time.perf_counter()
         report = AddReport()
@@ -149,9 +208,12 @@ class Ingestor:
             progress.start_reading(len(files))
             progress.start_embedding(0)
             batch = _Batch()
-            for path in files:
-                progress.reading(path)
-                for item in self._read_file(path, known, seen_ids, report):
+            if ray is None:
+                read = self._read_files(files, known, seen_ids, report, progress)
+            else:
+                read = self._read_files_with_ray(files, known, seen_ids, report, progress, ray)
+            for items in read:
+                for item in items:
                     progress.add_chunks(len(item.chunks))
                     if batch.add(item) >= self.commit_every:
                         commits.submit(batch.take(), report, progress)
@@ -162,10 +224,55 @@ class Ingestor:
         report.seconds = time.perf_counter() - started
         return report
 
-    def _read_file(
-        self, path: Path, known: _KnownDocuments, seen_ids: set[str], report: AddReport
-    ) -> list[_PendingDocument]:
-        """The file's new or changed documents, chunked; unchanged, failed and refused ones go in the report."""
+    def _read_files(
+        self, files: list[Path], known: _KnownDocuments, seen_ids: set[str], report: AddReport, progress: IngestProgress
+    ) -> Iterator[list[_PendingDocument]]:
+        """Each file's new or changed documents, chunked, one file at a time in this process."""
+        for path in files:
+            progress.reading(path)
+            if self._is_unchanged(path, known, seen_ids, report):
+                continue
+            try:
+                prepared = self.prepare_file(path, known)
+            except LoadError as error:
+                yield self._accept(path, error, known, seen_ids, report)
+            else:
+                yield self._accept(path, prepared, known, seen_ids, report)
+
+    def _read_files_with_ray(
+        self,
+        files: list[Path],
+        known: _KnownDocuments,
+        seen_ids: set[str],
+        report: AddReport,
+        progress: IngestProgress,
+        options: RayOptions,
+    ) -> Iterator[list[_PendingDocument]]:
+        """Each file's new or changed documents, chunked and embedded by Ray actors, in the order given.
+
+        Unchanged files are recognised here, by their hash, before anything is sent to Ray. An actor
+        knows only the stored hashes of its file's own documents, so whether an id belongs to another
+        source is checked again here, against every document this run has claimed so far.
+        """
+        from index.ray_ingest import EmbedSpec, FileJob, chunk_and_embed_files
+
+        jobs = []
+        for path in files:
+            if self._is_unchanged(path, known, seen_ids, report):
+                progress.reading(path)
+            else:
+                own = known.ids_from_source(file_id(path))
+                jobs.append(FileJob(path, {i: known.hashes[i] for i in own if i in known.hashes}))
+        settings = self.store.settings
+        spec = EmbedSpec(settings.embedding_model, settings.embedder_kind, settings.chunker, self.limits)
+        for path, outcome in chunk_and_embed_files(jobs, spec, options):
+            progress.reading(path)
+            if isinstance(outcome, PreparedFile):
+                outcome = _recheck_owners(path, outcome, known)
+            yield self._accept(path, outcome, known, seen_ids, report)
+
+    def _is_unchanged(self, path: Path, known: _KnownDocuments, seen_ids: set[str], report: AddReport) -> bool:
+        """Whether the file's bytes are those indexed (it is then counted and seen, and not read again)."""
         document_id = file_id(path)
         if path.suffix.lower() != ".jsonl" and known.source_of(document_id) == document_id:
             # Unchanged files are recognised by their bytes' hash, without parsing them again.
@@ -173,13 +280,23 @@ class Ingestor:
                 if known.hashes[document_id] == file_sha256(path):
                     seen_ids.add(document_id)
                     report.unchanged += 1
-                    return []
+                    return True
             except OSError:
-                pass  # load_file below reports the problem in its own words
-        try:
-            prepared = self.prepare_file(path, known)
-        except LoadError as error:
-            report.failed.append(error)
+                pass  # load_file reports the problem in its own words
+        return False
+
+    def _accept(
+        self,
+        path: Path,
+        prepared: PreparedFile | LoadError,
+        known: _KnownDocuments,
+        seen_ids: set[str],
+        report: AddReport,
+    ) -> list[_PendingDocument]:
+        """The file's new or changed documents; unchanged, failed and refused ones go in the report."""
+        document_id = file_id(path)
+        if isinstance(prepared, LoadError):
+            report.failed.append(prepared)
             seen_ids.update(known.ids_from_source(document_id))  # keep what was indexed before
             return []
         seen_ids.update(prepared.unchanged)
@@ -193,36 +310,8 @@ class Ingestor:
         return prepared.changed
 
     def prepare_file(self, path: Path, known: _KnownDocuments | None = None) -> PreparedFile:
-        """Load one file and chunk its new or changed documents, inside a guard and within the limits.
-
-        Whatever goes wrong with this one file (a loader's or the chunker's exception, however
-        unexpected, a size, chunk or time limit) is raised as one ``LoadError`` naming the file
-        and what is wrong (an unexpected exception with its type), so the run goes on with the
-        other files. The traceback is logged at debug level (``rag -v add``) for whoever fixes the
-        loader. A document whose id another source already holds is refused, not overwritten.
-        """
-        known = known or _KnownDocuments(self.store)
-        try:
-            with time_budget(self.limits.max_seconds_per_file):
-                prepared = PreparedFile()
-                for document in load_file(path, self.limits):
-                    owner = known.source_of(document.id)
-                    if owner is not None and owner != document.source:
-                        prepared.refused.append(_collision(path, document, owner))
-                    elif known.hashes.get(document.id) == document.metadata.get("sha256"):
-                        prepared.unchanged.append(document.id)
-                    else:
-                        chunks = self.chunker.split(document)
-                        prepared.changed.append(_PendingDocument(document, chunks, owner is not None))
-                return prepared
-        except LoadError:
-            raise
-        except LimitExceeded as error:
-            raise LoadError(path, str(error)) from None
-        except Exception as error:  # any error at all: one bad file must not stop the run (issue 10)
-            log.debug("%s: unexpected error while loading", shown_path(path), exc_info=True)
-            detail = " ".join(str(error).split())[:200] or "no message"
-            raise LoadError(path, f"could not be loaded ({type(error).__name__}: {detail})") from None
+        """Load one file and chunk its new or changed documents, guarded and bounded (see :func:`load_and_chunk`)."""
+        return load_and_chunk(path, self.chunker, self.limits, known or _KnownDocuments(self.store))
 
     def _commit(self, batch: list[_PendingDocument], report: AddReport, progress: IngestProgress) -> None:
         """Embed a batch's new chunks (reusing stored vectors for unchanged text) and write it in one transaction."""
@@ -230,15 +319,19 @@ class Ingestor:
             return
         to_embed: list[str] = []
         vectors_per_document: list[list[np.ndarray | None]] = []
+        embedded_elsewhere = 0
         for item in batch:
             reusable = self.store.vectors_by_text(item.document.id) if item.is_update else {}
             vectors: list[np.ndarray | None] = []
-            for chunk in item.chunks:
+            for position, chunk in enumerate(item.chunks):
                 vector = reusable.get(chunk.text)
-                if vector is None:
-                    to_embed.append(embedding_text(chunk, item.document.title))
-                else:
+                if vector is not None:
                     report.chunks_reused += 1
+                elif item.vectors is not None:
+                    vector = item.vectors[position]
+                    embedded_elsewhere += 1
+                else:
+                    to_embed.append(embedding_text(chunk, item.document.title))
                 vectors.append(vector)
             vectors_per_document.append(vectors)
         fresh = iter(self._embed(to_embed, progress))
@@ -252,8 +345,8 @@ class Ingestor:
             else:
                 report.added += 1
         self.store.write_documents(writes)
-        report.chunks_embedded += len(to_embed)
-        progress.advance(sum(len(item.chunks) for item in batch) - len(to_embed))  # reused vectors
+        report.chunks_embedded += len(to_embed) + embedded_elsewhere
+        progress.advance(sum(len(item.chunks) for item in batch) - len(to_embed))  # reused or embedded by Ray
 
     def _embed(self, texts: list[str], progress: IngestProgress) -> list[np.ndarray]:
         vectors: list[np.ndarray] = []
@@ -343,6 +436,21 @@ class _KnownDocuments:
         return self._by_source.get(source, [])
 
 
+def _recheck_owners(path: Path, prepared: PreparedFile, known: _KnownDocuments) -> PreparedFile:
+    """``prepared`` with the documents whose id another source holds moved to ``refused`` (what
+    :func:`load_and_chunk` does when it is given every id of the index, as in this process)."""
+    changed = []
+    for item in prepared.changed:
+        owner = known.source_of(item.document.id)
+        if owner is not None and owner != item.document.source:
+            prepared.refused.append(_collision(path, item.document, owner))
+        else:
+            item.is_update = owner is not None
+            changed.append(item)
+    prepared.changed = changed
+    return prepared
+
+
 def _collision(path: Path, document: Document, owner: str) -> LoadError:
     """The error for a document whose id belongs to another source (a corpus record named like a file)."""
     line = document.metadata.get("line")
@@ -417,6 +525,7 @@ def add_to_index(
     vector_index: str | None = None,
     follow_symlinks: bool = False,
     limits: IngestLimits | None = None,
+    ray: RayOptions | None = None,
 ) -> AddReport:
     """Add ``paths`` to the index in ``index_dir`` (a folder or a Milvus URI, see ``index.stores``), creating it if needed.
 
@@ -429,7 +538,9 @@ def add_to_index(
     a change rebuilds it from the stored vectors before anything is added. ``follow_symlinks``
     follows symbolic links that lead outside the folders given (by default they are skipped and reported).
     ``limits`` bounds what one file may cost (default: ``IngestLimits.from_env()``); a file past
-    one is reported as failed, with the limit, and the run goes on.
+    one is reported as failed, with the limit, and the run goes on. ``ray`` (an
+    :class:`index.ray_ingest.RayOptions`) has Ray Data's actors load, chunk and embed the files, on
+    a local Ray or a cluster; this process still checks, writes and reports as without it.
     """
     location = parse_location(index_dir)
     exists = store_exists(location)
@@ -449,7 +560,7 @@ def add_to_index(
             if vector_index is not None:
                 store.set_vector_index(vector_index)
             return Ingestor(store, embedder, show_progress, limits).add(
-                paths, prune=prune, follow_symlinks=follow_symlinks
+                paths, prune=prune, follow_symlinks=follow_symlinks, ray=ray
             )
     embedder = embedder or load_embedder(model or DEFAULT_MODEL, embedder_kind or default_embedder_kind())
     if vector_index is None:
@@ -470,11 +581,11 @@ def add_to_index(
         store = create_store(location, settings)
         with store.writer_lock():
             return Ingestor(store, embedder, show_progress, limits).add(
-                paths, prune=prune, follow_symlinks=follow_symlinks
+                paths, prune=prune, follow_symlinks=follow_symlinks, ray=ray
             )
     if isinstance(location, MilvusLocation):
-        return _rebuild_milvus(location, paths, settings, embedder, prune, show_progress, follow_symlinks, limits)
-    return _rebuild(location, paths, settings, embedder, prune, show_progress, follow_symlinks, limits)
+        return _rebuild_milvus(location, paths, settings, embedder, prune, show_progress, follow_symlinks, limits, ray)
+    return _rebuild(location, paths, settings, embedder, prune, show_progress, follow_symlinks, limits, ray)
 
 
 def _check_same_settings(
@@ -523,6 +634,7 @@ def _rebuild(
     show_progress: bool,
     follow_symlinks: bool = False,
     limits: IngestLimits | None = None,
+    ray: RayOptions | None = None,
 ) -> AddReport:
     """Build a fresh index beside the old one from its stored documents, then swap the folders."""
     old_store = IndexStore.open(index_dir, for_rebuild=True)
@@ -533,7 +645,7 @@ def _rebuild(
         stored = (old_store.get_document(info.id) for info in old_store.documents())
         ingestor = Ingestor(new_store, embedder, show_progress, limits)
         re_embedded = ingestor.add_documents(_reread((d for d in stored if d is not None), ingestor))
-        report = ingestor.add(paths, prune=prune, follow_symlinks=follow_symlinks)
+        report = ingestor.add(paths, prune=prune, follow_symlinks=follow_symlinks, ray=ray)
         # The summary counts the re-embedded documents' chunks too (it used to say "0 chunks embedded").
         report.chunks_embedded += re_embedded.chunks_embedded
         report.seconds += re_embedded.seconds
@@ -558,6 +670,7 @@ def _rebuild_milvus(
     show_progress: bool,
     follow_symlinks: bool = False,
     limits: IngestLimits | None = None,
+    ray: RayOptions | None = None,
 ) -> AddReport:
     """Build a fresh Milvus index in a staging collection from the stored documents, then put it in the old one's place."""
     from dataclasses import replace
@@ -573,7 +686,7 @@ def _rebuild_milvus(
         stored = (old_store.get_document(info.id) for info in old_store.documents())
         ingestor = Ingestor(new_store, embedder, show_progress, limits)
         re_embedded = ingestor.add_documents(_reread((d for d in stored if d is not None), ingestor))
-        report = ingestor.add(paths, prune=prune, follow_symlinks=follow_symlinks)
+        report = ingestor.add(paths, prune=prune, follow_symlinks=follow_symlinks, ray=ray)
         report.chunks_embedded += re_embedded.chunks_embedded
         report.seconds += re_embedded.seconds
         new_store.record_added_folders(old_store.added_folders())

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from index.embedding import EMBEDDER_ENV, EMBEDDER_KINDS, ModelNotFoundError
@@ -23,6 +24,7 @@ from rag.config import INDEX_HELP, default_index
 
 if TYPE_CHECKING:
     from index.ingest import AddReport
+    from index.ray_ingest import RayOptions
 
 app = typer.Typer(
     help="Ask questions of your documents and get answers that cite their sources.",
@@ -41,7 +43,8 @@ def _index_dir(index: str | None) -> str | Path:
 
 
 def _fail(message: str) -> typer.Exit:
-    errors.print(f"[red]error:[/red] {message}", highlight=False, markup=True)
+    # Escaped: a message naming an extra (`".[ray]"`) or a path with brackets is not rich markup.
+    errors.print(f"[red]error:[/red] {escape(message)}", highlight=False, markup=True)
     return typer.Exit(code=1)
 
 
@@ -96,6 +99,22 @@ def add(
         float | None, typer.Option(help="Give up on a file that takes longer to read and chunk (default 120).", min=0.01)
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    ray: Annotated[
+        bool,
+        typer.Option(
+            "--ray",
+            help="Load, chunk and embed with Ray Data's actors: on a local Ray started for this run, or on the "
+            'cluster at --ray-address (or $RAY_ADDRESS). Needs pip install -e ".[ray]".',
+        ),
+    ] = False,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            help="With --ray: the cluster to run on: auto (the one this machine joined with `ray start`) or "
+            "ray://HEAD:10001. Default: $RAY_ADDRESS, else a local Ray.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Add or update files in the index; unchanged files are skipped."""
     from index.chunking import ChunkerSettings
@@ -103,6 +122,9 @@ def add(
     from index.limits import IngestLimits
 
     index_dir = _index_dir(index)
+    if ray_address is not None and not ray:
+        raise _fail("--ray-address goes with --ray")
+    ray_options = _ray_options(ray_address) if ray else None
     if not paths and vector_index is None:
         raise _fail("name files or folders to add (or --vector-index to change only the vector index)")
     chunker = None
@@ -126,12 +148,30 @@ def add(
             vector_index=vector_index,
             follow_symlinks=follow_symlinks,
             limits=limits,
+            ray=ray_options,
         )
     except (IndexStoreError, ModelNotFoundError, ValueError) as error:
         raise _fail(str(error)) from None
+    except ConnectionError as error:  # Ray's: no cluster at the address given
+        raise _fail(f"Ray: {' '.join(str(error).split())}") from None
     _print_add_report(report, index_dir)
     if report.nothing_added:
         raise typer.Exit(code=1)
+
+
+def _ray_options(address: str | None) -> RayOptions:
+    """The options of ``--ray [--ray-address ADDRESS]``, Ray checked to be installed before any work.
+
+    Why a second option rather than ``--ray [ADDRESS]``: typer (0.29) cannot give an option an
+    optional value; ``rag add docs --ray`` fails with "requires an argument".
+    """
+    from index.ray_ingest import RayNotInstalledError, RayOptions, import_ray
+
+    try:
+        import_ray()
+    except RayNotInstalledError as error:
+        raise _fail(str(error)) from None
+    return RayOptions(address=address)
 
 
 def _print_add_report(report: AddReport, index_dir: str | Path) -> None:

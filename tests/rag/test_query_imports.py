@@ -30,6 +30,7 @@ NEVER_ON_THE_QUERY_PATH = {
     "ranx",
     "numba",
     "bm25s",
+    "ray",  # only `rag add --ray` imports it
 }
 # And what `rag status` does not need on top: it reads the manifest and SQLite only.
 NOT_FOR_STATUS = {"faiss", "onnxruntime", "scipy", "tokenizers"}
