@@ -65,6 +65,10 @@ def eval_command(
         str | None,
         typer.Option(help="Search the index with this vector index instead of the suite's: auto, flat or ivf."),
     ] = None,
+    store: Annotated[
+        str | None,
+        typer.Option(help="Search the suite's index in this store instead: folder or milvus-lite (a copy, nothing re-embedded)."),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
     from_feedback: Annotated[
         bool,
@@ -99,7 +103,7 @@ def eval_command(
     from index.store import IndexStoreError
 
     try:
-        parsed = load_suite(suite, data=data, embedder=embedder, vector_index=vector_index)
+        parsed = load_suite(suite, data=data, embedder=embedder, vector_index=vector_index, store=store)
         baseline_data = load_baseline(baseline) if baseline is not None else None
         out_dir = out or Path("eval-reports") / f"{parsed.name}-{datetime.now():%Y%m%d-%H%M%S}"
         report = run_suite(parsed, out_dir, show_progress=not quiet)

@@ -166,6 +166,8 @@ class IndexStatus:
     size_bytes: int
     updated_at: float | None
     chunker: ChunkerSettings
+    backend: str = "local folder"
+    """Which store holds the index: ``local folder``, ``Milvus Lite`` or ``Milvus server``."""
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -247,6 +249,11 @@ class IndexStore:
 
     def close(self) -> None:
         self._db.close()
+
+    @property
+    def location(self) -> str:
+        """The folder, as ``--index`` names it (see ``index.stores.Store``)."""
+        return str(self.index_dir)
 
     def _new_vector_index(self) -> VectorIndex:
         from index.vectors import VectorIndex, kind_for
@@ -685,6 +692,24 @@ class IndexStore:
             text: np.frombuffer(blob, dtype=np.float32)
             for text, blob in self._db.execute("SELECT text, vector FROM chunks WHERE document_id = ?", (document_id,))
         }
+
+    def document_chunks(self, document_id: str) -> tuple[list[Chunk], np.ndarray]:
+        """A document's chunks in order, with their stored vectors (one row each)."""
+        chunks, vectors = [], []
+        query = (
+            "SELECT id, document_id, text, start, end, page, heading, token_count, blocks, vector FROM chunks"
+            " WHERE document_id = ? ORDER BY rowid"
+        )
+        for row in self._db.execute(query, (document_id,)):
+            chunks.append(
+                Chunk(
+                    id=row[0], document_id=row[1], text=row[2], start=row[3], end=row[4], page=row[5],
+                    heading=row[6], token_count=row[7], blocks=tuple(tuple(block) for block in json.loads(row[8])),
+                )
+            )
+            vectors.append(np.frombuffer(row[9], dtype=np.float32))
+        matrix = np.vstack(vectors) if vectors else np.zeros((0, self.settings.dimension), np.float32)
+        return chunks, matrix
 
     def get_chunks(self, rows: Sequence[int]) -> dict[int, StoredChunk]:
         """Chunks by row id (the ids FAISS and BM25 return)."""

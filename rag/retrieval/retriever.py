@@ -20,7 +20,8 @@ import numpy as np
 
 from index.embedding import Embedder, load_embedder
 from index.ingest import AddReport, add_to_index
-from index.store import IndexStore, StoredChunk
+from index.store import StoredChunk
+from index.stores import IndexLocation, Store, open_store
 from rag.retrieval.fusion import DEFAULT_FUSION, FUSION_METHODS, FusionMethod, fuse
 from rag.retrieval.rerank import Reranker, reranked
 from rag.types import Passage
@@ -37,7 +38,7 @@ normalised over. 50 to 300 all gave the same SQuAD MRR@10 within 0.004 (see rag/
 
 
 class Retriever:
-    """Searches one index folder with dense, BM25 or hybrid retrieval, optionally reranked.
+    """Searches one index (a folder or a Milvus collection, see ``index.stores``) with dense, BM25 or hybrid retrieval, optionally reranked.
 
     Open it once and share it: the index is loaded in the constructor, the embedding model on first use.
     The embedder is the one the index was built with unless another is given: an index embedded
@@ -47,7 +48,7 @@ class Retriever:
 
     def __init__(
         self,
-        store: IndexStore,
+        store: Store,
         embedder: Embedder | None = None,
         *,
         reranker: Reranker | None = None,
@@ -63,18 +64,19 @@ class Retriever:
     @classmethod
     def open(
         cls,
-        index_dir: str | Path,
+        index_dir: IndexLocation,
         *,
         reranker: Reranker | None = None,
         fusion: FusionMethod = DEFAULT_FUSION,
         embedder_kind: str | None = None,
     ) -> Retriever:
-        """Open an existing index folder. Raises ``IndexNotFoundError`` when there is none.
+        """Open an existing index: a folder, or a Milvus URI (``milvus:///abs/file.db``, ``milvus://host:19530/name``).
+        Raises ``IndexNotFoundError`` when there is none.
 
         ``embedder_kind`` (``onnx-int8``, ``onnx-fp32``, ``torch``) embeds queries with another embedder
         of the index's model than the one that built it.
         """
-        store = IndexStore.open(index_dir)
+        store = open_store(index_dir)
         embedder = load_embedder(store.settings.embedding_model, embedder_kind) if embedder_kind else None
         return cls(store, embedder, reranker=reranker, fusion=fusion)
 
@@ -82,7 +84,7 @@ class Retriever:
     def build(
         cls,
         paths: Sequence[str | Path],
-        index_dir: str | Path,
+        index_dir: IndexLocation,
         *,
         model: str | None = None,
         embedder_kind: str | None = None,
@@ -97,13 +99,20 @@ class Retriever:
 
     @property
     def index_dir(self) -> Path:
+        """The index folder (for a Milvus index, its local companion folder: uploads, conversations)."""
         return self.store.index_dir
+
+    @property
+    def location(self) -> str:
+        """The index as ``--index`` names it: the folder, or the Milvus URI."""
+        return self.store.location
 
     def add(self, paths: Sequence[str | Path], *, prune: bool = False, show_progress: bool = False) -> AddReport:
         """Add or update files in this index; searches see them as soon as this returns."""
+        location = self.location
         self.store.close()
-        report = add_to_index(self.index_dir, paths, prune=prune, show_progress=show_progress, embedder=self.embedder)
-        self.store = IndexStore.open(self.index_dir)
+        report = add_to_index(location, paths, prune=prune, show_progress=show_progress, embedder=self.embedder)
+        self.store = open_store(location)
         return report
 
     def delete(self, document_ids: Sequence[str]) -> int:
