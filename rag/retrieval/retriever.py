@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -183,8 +183,9 @@ class Retriever:
             vector = self.embedder.embed_query(query) if mode != "bm25" else None
         # Fusion needs a pool of candidates from each retriever to normalise over, whatever k is.
         depth = max(wanted, CANDIDATES_PER_RETRIEVER) if mode == "hybrid" or per_document else wanted
+        fetched: dict[str, tuple[int, list[tuple[int, float]]]] = {}
         while True:
-            ranked, exhausted = self._candidates(query, vector, depth, mode, allowed_rows)
+            ranked, exhausted = self._candidates(query, vector, depth, mode, allowed_rows, fetched, per_document)
             if per_document:
                 ranked = _best_per_document(ranked, self.store.document_ids([row for row, _ in ranked]))
             # A document can fill several of the top chunks: look deeper until k documents are found.
@@ -193,12 +194,37 @@ class Retriever:
             depth *= 2
 
     def _candidates(
-        self, query: str, vector: np.ndarray | None, depth: int, mode: SearchMode, allowed_rows: set[int] | None
+        self,
+        query: str,
+        vector: np.ndarray | None,
+        depth: int,
+        mode: SearchMode,
+        allowed_rows: set[int] | None,
+        fetched: dict[str, tuple[int, list[tuple[int, float]]]],
+        deeper_likely: bool,
     ) -> tuple[list[tuple[int, float]], bool]:
-        """The ranked rows of ``mode`` from ``depth`` candidates per retriever, and whether the index ran out."""
-        lexical = self.store.bm25_hits(query, depth, allowed_rows) if mode != "dense" else []
+        """The ranked rows of ``mode`` from ``depth`` candidates per retriever, and whether the index ran out.
+
+        ``fetched`` keeps each retriever's hits across the rounds of one search. When ``deeper_likely`` (a
+        per-document search: about one in six SciFact queries needs a second round at twice the depth), a
+        retriever whose best ``depth`` hits are the first ones of its best ``2 * depth`` (BM25, ranked by
+        score then row; exact flat search) is asked for twice the depth at once: it costs it little more,
+        and the second round then searches nothing again. IVF probes more lists for a deeper search, so its
+        deeper hits are not an extension of its shallower ones: it is asked for what each round needs.
+        """
+
+        def hits(name: str, search: Callable[[int], list[tuple[int, float]]], extends: bool) -> list[tuple[int, float]]:
+            asked, found = fetched.get(name, (0, []))
+            if asked < depth:
+                asked = 2 * depth if deeper_likely and extends else depth
+                found = search(asked)
+                fetched[name] = (asked, found)
+            return found[:depth]
+
+        lexical = hits("bm25", lambda n: self.store.bm25_hits(query, n, allowed_rows), True) if mode != "dense" else []
         with _one_thread():
-            dense = self.store.dense_hits(vector, depth, allowed_rows) if vector is not None else []
+            exact = str(getattr(self.store, "vector_index_kind", "")).startswith("flat")  # "flat (exact inner product)"
+            dense = hits("dense", lambda n: self.store.dense_hits(vector, n, allowed_rows), exact) if vector is not None else []
         exhausted = len(lexical) < depth and len(dense) < depth
         if mode == "bm25":
             return lexical, exhausted
