@@ -309,3 +309,13 @@ def test_a_malformed_milvus_uri_is_refused_with_the_form_to_use(tmp_path: Path) 
     result = rag_command("status", "--index", "milvus://relative/file.db", check=False)
     assert result.returncode == 1
     assert "milvus://host:19530/collection" in result.stderr or "milvus:///absolute/path/file.db" in result.stderr
+
+
+def test_without_the_milvus_extra_a_milvus_index_names_the_extra(monkeypatch) -> None:
+    import sys
+
+    from index.store import IndexStoreError
+
+    monkeypatch.setitem(sys.modules, "pymilvus", None)  # as if not installed: importing it raises ImportError
+    with pytest.raises(IndexStoreError, match=r'pip install "rag-assistant\[milvus\]"'):
+        open_store("milvus:///tmp/no-extra/index.db")

@@ -31,6 +31,8 @@ NEVER_ON_THE_QUERY_PATH = {
     "numba",
     "bm25s",
     "ray",  # only `rag add --ray` imports it
+    "pymilvus",  # only a milvus:// index imports it
+    "milvus_lite",
 }
 # And what `rag status` does not need on top: it reads the manifest and SQLite only.
 NOT_FOR_STATUS = {"faiss", "onnxruntime", "scipy", "tokenizers"}
