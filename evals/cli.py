@@ -19,12 +19,6 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from evals.baseline import BaselineError, baseline_json, compare, load_baseline, regressions
-from evals.data import DatasetError
-from evals.feedback import FeedbackSuiteError
-from evals.suite import SuiteError, load_suite
-from index.embedding import ModelNotFoundError
-
 if TYPE_CHECKING:
     from evals.runner import SuiteReport
 
@@ -92,6 +86,13 @@ def eval_command(
     ] = "extractive",
 ) -> None:
     """Run an evaluation suite: retrieval metrics (ranx) and latency, or an answer suite; compare with a baseline."""
+    # Imported here, not at the top: `rag` registers this command on every start (`rag status` too).
+    from evals.baseline import BaselineError, baseline_json, compare, load_baseline, regressions
+    from evals.data import DatasetError
+    from evals.feedback import FeedbackSuiteError
+    from evals.suite import SuiteError, load_suite
+    from index.embedding import ModelNotFoundError
+
     if from_feedback:
         _write_feedback_suite(index, out, llm)
         return

@@ -34,9 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from urllib.parse import urlparse
 
-import numpy as np
-
-from index.store import (
+from index.manifest import (
     MANIFEST_NAME,
     DocumentInfo,
     IndexNotFoundError,
@@ -48,6 +46,8 @@ from index.store import (
 from index.types import Chunk, Document
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from index.milvus_store import MilvusStore
 
 TOKEN_ENV = "RAG_MILVUS_TOKEN"
@@ -285,7 +285,7 @@ def read_store_status(location: IndexLocation) -> IndexStatus:
     """What ``rag status`` shows; for a folder from the manifest and SQLite alone (no vectors loaded)."""
     parsed = parse_location(location)
     if isinstance(parsed, Path):
-        from index.store import read_status
+        from index.manifest import read_status
 
         return read_status(parsed)
     store = _milvus_store_class().open(parsed)
@@ -299,7 +299,7 @@ def read_store_settings(location: IndexLocation) -> IndexSettings:
     """The settings the index at ``location`` was built with (``IndexNotFoundError`` if none)."""
     parsed = parse_location(location)
     if isinstance(parsed, Path):
-        from index.store import read_settings
+        from index.manifest import read_settings
 
         return read_settings(parsed)
     store = _milvus_store_class().open(parsed)

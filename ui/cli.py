@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from index.store import MANIFEST_NAME
+from index.manifest import MANIFEST_NAME
 from rag.config import INDEX_ENV, default_index_dir
 
 errors = Console(stderr=True)

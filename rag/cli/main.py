@@ -18,7 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from index.embedding import EMBEDDER_ENV, EMBEDDER_KINDS, ModelNotFoundError
-from index.store import IndexStoreError
+from index.manifest import IndexStoreError
 from index.stores import read_store_status
 from rag.config import INDEX_HELP, default_index
 
