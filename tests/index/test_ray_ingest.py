@@ -96,3 +96,19 @@ def test_without_ray_installed_the_message_names_the_extra(tmp_path: Path) -> No
     assert result.returncode == 1
     assert '".[ray]"' in result.stderr, result.stderr
     assert not (tmp_path / "index").exists()  # refused before anything was done
+
+
+@needs_ray
+def test_a_ray_client_address_is_refused_before_anything_is_done(tmp_path: Path) -> None:
+    note = tmp_path / "note.txt"
+    note.write_text("A note.")
+    index_dir = tmp_path / "index"
+    result = rag_command("add", str(note), "--index", str(index_dir), "--ray", "--ray-address", "ray://127.0.0.1:10001", check=False)
+    assert result.returncode == 1
+    assert "Ray Data does not run through Ray Client" in result.stderr and "--ray-address auto" in result.stderr
+    assert not index_dir.exists()
+
+
+def test_ray_address_without_ray_is_refused(tmp_path: Path) -> None:
+    result = rag_command("add", str(tmp_path), "--index", str(tmp_path / "index"), "--ray-address", "auto", check=False)
+    assert result.returncode == 1 and "--ray-address goes with --ray" in result.stderr
