@@ -19,12 +19,6 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from evals.baseline import BaselineError, baseline_json, compare, load_baseline, regressions
-from evals.data import DatasetError
-from evals.feedback import FeedbackSuiteError
-from evals.suite import SuiteError, load_suite
-from index.embedding import ModelNotFoundError
-
 if TYPE_CHECKING:
     from evals.runner import SuiteReport
 
@@ -65,6 +59,10 @@ def eval_command(
         str | None,
         typer.Option(help="Search the index with this vector index instead of the suite's: auto, flat or ivf."),
     ] = None,
+    store: Annotated[
+        str | None,
+        typer.Option(help="Search the suite's index in this store instead: folder or milvus-lite (a copy, nothing re-embedded)."),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
     from_feedback: Annotated[
         bool,
@@ -74,11 +72,12 @@ def eval_command(
         ),
     ] = False,
     index: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
             "--index",
             "-i",
-            help="With --from-feedback: the index whose feedback to read. Default: $RAG_INDEX, else the default index.",
+            help="With --from-feedback: the index whose feedback to read (a folder or a Milvus URI). "
+            "Default: $RAG_INDEX, else the default index.",
             show_default=False,
         ),
     ] = None,
@@ -87,6 +86,13 @@ def eval_command(
     ] = "extractive",
 ) -> None:
     """Run an evaluation suite: retrieval metrics (ranx) and latency, or an answer suite; compare with a baseline."""
+    # Imported here, not at the top: `rag` registers this command on every start (`rag status` too).
+    from evals.baseline import BaselineError, baseline_json, compare, load_baseline, regressions
+    from evals.data import DatasetError
+    from evals.feedback import FeedbackSuiteError
+    from evals.suite import SuiteError, load_suite
+    from index.embedding import ModelNotFoundError
+
     if from_feedback:
         _write_feedback_suite(index, out, llm)
         return
@@ -99,7 +105,7 @@ def eval_command(
     from index.store import IndexStoreError
 
     try:
-        parsed = load_suite(suite, data=data, embedder=embedder, vector_index=vector_index)
+        parsed = load_suite(suite, data=data, embedder=embedder, vector_index=vector_index, store=store)
         baseline_data = load_baseline(baseline) if baseline is not None else None
         out_dir = out or Path("eval-reports") / f"{parsed.name}-{datetime.now():%Y%m%d-%H%M%S}"
         report = run_suite(parsed, out_dir, show_progress=not quiet)
@@ -122,11 +128,19 @@ def eval_command(
         _gate_feedback(report)
 
 
-def _write_feedback_suite(index: Path | None, out: Path | None, llm: str) -> None:
+def _write_feedback_suite(index: str | None, out: Path | None, llm: str) -> None:
     from evals.feedback import DEFAULT_SUITE_PATH, FeedbackSuiteError, write_feedback_suite
-    from rag.config import default_index_dir
+    from index.store import IndexStoreError
+    from index.stores import MilvusLocation, parse_location
+    from rag.config import default_index
 
-    index_dir = index or default_index_dir()
+    try:
+        location = parse_location(index or default_index())
+    except IndexStoreError as error:
+        errors.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
+        raise typer.Exit(code=1) from None
+    # A Milvus index keeps its feedback in its companion folder, which also reopens it.
+    index_dir = location.companion_dir if isinstance(location, MilvusLocation) else location
     try:
         path, written = write_feedback_suite(index_dir, out or DEFAULT_SUITE_PATH, llm=llm)
     except FeedbackSuiteError as error:

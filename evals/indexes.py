@@ -6,6 +6,10 @@ same index, and any change of content or settings gets a fresh one. A build goes
 folder that is renamed into place only when complete; a lock keeps two runs from building the
 same index at once.
 
+A recipe with ``store = "milvus-lite"`` gets the folder index of the same recipe first, then a copy of
+its documents, chunks and vectors in a Milvus Lite file (``index.stores.copy_store``): the two
+backends are compared on the very same vectors, and nothing is embedded twice.
+
 >>> key = index_key(Path(__file__), IndexRecipe())
 >>> len(key)
 16
@@ -26,6 +30,7 @@ from evals.suite import IndexRecipe
 from index.ingest import add_to_index
 from index.loaders import discover_files
 from index.store import FORMAT_VERSION, MANIFEST_NAME, IndexStore
+from index.stores import copy_store, create_store
 
 CACHE_ENV = "RAG_EVAL_CACHE"
 CACHE_VERSION = 1
@@ -73,12 +78,13 @@ def _corpora(corpus: Path | Sequence[Path]) -> list[Path]:
 def index_key(corpus: Path | Sequence[Path], recipe: IndexRecipe) -> str:
     """A short, stable name for the index of ``corpus`` (a file, a folder or several) built with ``recipe``.
 
-    The default ``vector_index`` (auto) is left out of the key, so caches made before the setting
-    existed keep their names.
+    The default ``vector_index`` (auto) and ``store`` (folder) are left out of the key, so caches made
+    before the settings existed keep their names.
     """
     folders = _corpora(corpus)
     fingerprint = corpus_fingerprint(folders[0]) if len(folders) == 1 else [corpus_fingerprint(f) for f in folders]
-    settings = {name: value for name, value in vars(recipe).items() if (name, value) != ("vector_index", "auto")}
+    defaults = {("vector_index", "auto"), ("store", "folder")}
+    settings = {name: value for name, value in vars(recipe).items() if (name, value) not in defaults}
     material = json.dumps(
         {
             "corpus": fingerprint,
@@ -93,10 +99,15 @@ def index_key(corpus: Path | Sequence[Path], recipe: IndexRecipe) -> str:
 
 def ensure_index(
     corpus: Path | Sequence[Path], recipe: IndexRecipe, cache_dir: Path | None = None, *, show_progress: bool = True
-) -> Path:
-    """The folder of a complete index of ``corpus`` (one path or several) built with ``recipe``; built if not cached."""
+) -> Path | str:
+    """The folder of a complete index of ``corpus`` (one path or several) built with ``recipe``; built if not cached.
+
+    For ``store = "milvus-lite"`` the ``milvus://`` location of the Milvus Lite copy of that index.
+    """
     cache_dir = cache_dir or eval_cache_dir()
     cache_dir.mkdir(parents=True, exist_ok=True)
+    if recipe.store == "milvus-lite":
+        return _ensure_milvus_lite(corpus, recipe, cache_dir, show_progress)
     key = index_key(corpus, recipe)
     final = cache_dir / key
     if (final / MANIFEST_NAME).is_file():
@@ -136,3 +147,35 @@ def ensure_index(
         )
         os.replace(staging, final)
     return final
+
+
+MILVUS_FILE = "index.db"
+
+
+def _ensure_milvus_lite(corpus: Path | Sequence[Path], recipe: IndexRecipe, cache_dir: Path, show_progress: bool) -> str:
+    """The folder index of ``recipe`` copied into a Milvus Lite file (cached like the folders), as a ``milvus://`` location."""
+    from index.milvus_store import release_lite
+
+    key = index_key(corpus, recipe)
+    final = cache_dir / key
+    if (final / "complete").is_file():
+        return f"milvus://{final / MILVUS_FILE}"
+    folder = ensure_index(corpus, replace(recipe, store="folder"), cache_dir, show_progress=show_progress)
+    with open(cache_dir / f".{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (final / "complete").is_file():
+            return f"milvus://{final / MILVUS_FILE}"
+        staging = cache_dir / f".{key}.building"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir()
+        source = IndexStore.open(folder)
+        target = create_store(f"milvus://{staging / MILVUS_FILE}", source.settings)
+        copy_store(source, target)
+        source.close()
+        target.close()
+        release_lite(staging / MILVUS_FILE)  # Milvus Lite holds its files open: let go before the folder moves
+        (staging / "eval-recipe.json").write_text(json.dumps({"copied_from": str(folder), "recipe": vars(recipe)}, indent=2))
+        (staging / "complete").write_text("")
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(staging, final)
+    return f"milvus://{final / MILVUS_FILE}"

@@ -13,6 +13,7 @@ A retrieval suite (``kind = "retrieval"``, the default)::
     model = "all-MiniLM-L6-v2"
     # embedder = "torch"                     # optional: onnx-int8 (default), onnx-fp32 or torch
     # vector_index = "ivf"                   # optional: auto (default), flat or ivf (approximate)
+    # store = "milvus-lite"                  # optional: folder (default) or milvus-lite (the folder's index copied in)
     chunk_tokens = 200
     overlap_tokens = 32
 
@@ -52,6 +53,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SUITE_KINDS = ("retrieval", "answer", "feedback")
 CORPUS_ID_KINDS = ("document", "section")
 RETRIEVAL_MODES = ("dense", "bm25", "hybrid")
+INDEX_STORES = ("folder", "milvus-lite")
 DEFAULT_METRICS = ("ndcg@10", "recall@10", "recall@100", "mrr@10", "recall@1")
 DEFAULT_TOLERANCE = 0.005
 _METRIC_PATTERN = re.compile(r"^(ndcg|recall|precision|mrr|map|hit_rate|f1)@[1-9][0-9]*$")
@@ -70,6 +72,8 @@ class IndexRecipe:
     overlap_tokens: int = ChunkerSettings().overlap_tokens
     embedder: str = DEFAULT_EMBEDDER
     vector_index: str = "auto"
+    store: str = "folder"
+    """``folder`` or ``milvus-lite``: the same index (same chunks and vectors) in a Milvus Lite file."""
 
     @property
     def chunker(self) -> ChunkerSettings:
@@ -142,10 +146,14 @@ class Suite:
 
 
 def load_suite(
-    path: str | Path, data: str | Path | None = None, embedder: str | None = None, vector_index: str | None = None
+    path: str | Path,
+    data: str | Path | None = None,
+    embedder: str | None = None,
+    vector_index: str | None = None,
+    store: str | None = None,
 ) -> Suite:
-    """Read and check a suite file; ``data`` replaces the dataset folder it names, ``embedder`` and
-    ``vector_index`` its [index] settings of those names.
+    """Read and check a suite file; ``data`` replaces the dataset folder it names, ``embedder``,
+    ``vector_index`` and ``store`` its [index] settings of those names.
 
     Raises :class:`SuiteError` with a one-line reason.
     """
@@ -185,6 +193,7 @@ def load_suite(
                 **_table(raw, "index", path),
                 **({"embedder": embedder} if embedder else {}),
                 **({"vector_index": vector_index} if vector_index else {}),
+                **({"store": store} if store else {}),
             },
             path,
         ),
@@ -233,7 +242,10 @@ def _index_recipe(table: dict[str, Any], path: Path) -> IndexRecipe:
         overlap_tokens=int(table.get("overlap_tokens", defaults.overlap_tokens)),
         embedder=str(table.get("embedder", defaults.embedder)),
         vector_index=str(table.get("vector_index", defaults.vector_index)),
+        store=str(table.get("store", defaults.store)),
     )
+    if recipe.store not in INDEX_STORES:
+        raise SuiteError(f"{path}: [index] store must be one of {', '.join(INDEX_STORES)}; got {recipe.store!r}")
     try:
         recipe.chunker  # noqa: B018 -- validates the chunk sizes now, with the suite's name in the message
         parse_embedder_kind(recipe.embedder)

@@ -22,9 +22,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
-if TYPE_CHECKING:  # imported when first used
+if TYPE_CHECKING:  # imported when first used (`rag status` and `rag --help` import this module, not numpy)
+    import numpy as np
     from tokenizers import Tokenizer
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
@@ -152,6 +151,8 @@ class Encoding:
     @classmethod
     def from_model_output(cls, vector: np.ndarray, tokens: list[str], token_vectors: np.ndarray) -> Encoding:
         """Normalise a pooled vector and its (special-token-free) token rows into an Encoding."""
+        import numpy as np
+
         token_vectors = np.asarray(token_vectors, dtype=np.float32)
         token_vectors = token_vectors / np.maximum(np.linalg.norm(token_vectors, axis=1, keepdims=True), 1e-9)
         vector = np.asarray(vector, dtype=np.float32)

@@ -26,13 +26,16 @@ from index.embedding import DEFAULT_MODEL, Embedder, default_embedder_kind, load
 from index.limits import IngestLimits, LimitExceeded, time_budget
 from index.loaders import LoadError, SkippedFile, discover_files, file_id, load_file, shown_path, source_exists
 from index.progress import IngestProgress
-from index.store import (
-    MANIFEST_NAME,
-    STORE_NAME,
-    IndexSettings,
-    IndexStore,
-    SettingsMismatchError,
-    read_settings,
+from index.store import STORE_NAME, IndexSettings, IndexStore, SettingsMismatchError
+from index.stores import (
+    IndexLocation,
+    MilvusLocation,
+    Store,
+    create_store,
+    open_store,
+    parse_location,
+    read_store_settings,
+    store_exists,
 )
 from index.structure import classify_blocks
 from index.types import Chunk, Document
@@ -166,7 +169,7 @@ class Ingestor:
 
     def __init__(
         self,
-        store: IndexStore,
+        store: Store,
         embedder: Embedder,
         show_progress: bool = True,
         limits: IngestLimits | None = None,
@@ -407,7 +410,7 @@ class _KnownDocuments:
     the write lock), plus the documents this run has claimed, so ids from two sources never
     overwrite each other."""
 
-    def __init__(self, store: IndexStore) -> None:
+    def __init__(self, store: Store) -> None:
         self.hashes: dict[str, str] = {}
         self._sources: dict[str, str] = {}
         self._by_source: dict[str, list[str]] | None = None  # built when a file fails
@@ -509,7 +512,7 @@ class BackgroundCommits:
 
 
 def add_to_index(
-    index_dir: str | Path,
+    index_dir: IndexLocation,
     paths: Sequence[str | Path],
     *,
     model: str | None = None,
@@ -524,7 +527,7 @@ def add_to_index(
     limits: IngestLimits | None = None,
     ray: RayOptions | None = None,
 ) -> AddReport:
-    """Add ``paths`` to the index in ``index_dir``, creating it if needed.
+    """Add ``paths`` to the index in ``index_dir`` (a folder or a Milvus URI, see ``index.stores``), creating it if needed.
 
     ``model``, ``embedder_kind`` (``onnx-int8``, ``onnx-fp32``, ``torch``) and ``chunker`` default to
     the index's own settings (or, for a new index, the defaults and ``$RAG_EMBEDDER``). Asking for
@@ -539,8 +542,8 @@ def add_to_index(
     :class:`index.ray_ingest.RayOptions`) has Ray Data's actors load, chunk and embed the files, on
     a local Ray or a cluster; this process still checks, writes and reports as without it.
     """
-    index_dir = Path(index_dir)
-    exists = (index_dir / MANIFEST_NAME).is_file()
+    location = parse_location(index_dir)
+    exists = store_exists(location)
     if embedder_kind is not None:
         embedder_kind = parse_embedder_kind(embedder_kind)
     if vector_index is not None:
@@ -550,8 +553,8 @@ def add_to_index(
             raise ValueError(f"embedder is {embedder.kind}, but embedder_kind is {embedder_kind}")
         model, embedder_kind = model or embedder.model, embedder.kind
     if exists and not rebuild:
-        store = IndexStore.open(index_dir)
-        _check_same_settings(store.settings, model, embedder_kind, chunker, index_dir)
+        store = open_store(location)
+        _check_same_settings(store.settings, model, embedder_kind, chunker, store.location)
         embedder = embedder or load_embedder(store.settings.embedding_model, store.settings.embedder_kind)
         with store.writer_lock():
             if vector_index is not None:
@@ -561,7 +564,7 @@ def add_to_index(
             )
     embedder = embedder or load_embedder(model or DEFAULT_MODEL, embedder_kind or default_embedder_kind())
     if vector_index is None:
-        vector_index = read_settings(index_dir).vector_index if exists else "auto"
+        vector_index = read_store_settings(location).vector_index if exists else "auto"
     settings = IndexSettings(
         embedding_model=embedder.model,
         dimension=embedder.dimension,
@@ -575,12 +578,14 @@ def add_to_index(
         if paths and len(missing) == len(paths):
             # Nothing to add: say so without leaving an empty index folder behind.
             return AddReport(failed=[LoadError(path, "no such file or directory") for path in missing])
-        store = IndexStore.create(index_dir, settings)
+        store = create_store(location, settings)
         with store.writer_lock():
             return Ingestor(store, embedder, show_progress, limits).add(
                 paths, prune=prune, follow_symlinks=follow_symlinks, ray=ray
             )
-    return _rebuild(index_dir, paths, settings, embedder, prune, show_progress, follow_symlinks, limits, ray)
+    if isinstance(location, MilvusLocation):
+        return _rebuild_milvus(location, paths, settings, embedder, prune, show_progress, follow_symlinks, limits, ray)
+    return _rebuild(location, paths, settings, embedder, prune, show_progress, follow_symlinks, limits, ray)
 
 
 def _check_same_settings(
@@ -588,7 +593,7 @@ def _check_same_settings(
     model: str | None,
     embedder_kind: str | None,
     chunker: ChunkerSettings | None,
-    index_dir: Path,
+    index_dir: str | Path,
 ) -> None:
     if model is not None and model != settings.embedding_model:
         raise SettingsMismatchError(
@@ -653,6 +658,41 @@ def _rebuild(
         os.replace(index_dir, retired)
         os.replace(staging, index_dir)
         shutil.rmtree(retired, ignore_errors=True)
+    return report
+
+
+def _rebuild_milvus(
+    location: MilvusLocation,
+    paths: Sequence[str | Path],
+    settings: IndexSettings,
+    embedder: Embedder,
+    prune: bool,
+    show_progress: bool,
+    follow_symlinks: bool = False,
+    limits: IngestLimits | None = None,
+    ray: RayOptions | None = None,
+) -> AddReport:
+    """Build a fresh Milvus index in a staging collection from the stored documents, then put it in the old one's place."""
+    from dataclasses import replace
+
+    from index.milvus_store import MilvusStore
+
+    old_store = MilvusStore.open(location)
+    staging = replace(location, collection=f"{location.collection}_rebuild")
+    if store_exists(staging):
+        MilvusStore.open(staging).drop()
+    new_store = MilvusStore.create(staging, settings)
+    with old_store.writer_lock():
+        stored = (old_store.get_document(info.id) for info in old_store.documents())
+        ingestor = Ingestor(new_store, embedder, show_progress, limits)
+        re_embedded = ingestor.add_documents(_reread((d for d in stored if d is not None), ingestor))
+        report = ingestor.add(paths, prune=prune, follow_symlinks=follow_symlinks, ray=ray)
+        report.chunks_embedded += re_embedded.chunks_embedded
+        report.seconds += re_embedded.seconds
+        new_store.record_added_folders(old_store.added_folders())
+        old_store.drop()
+        old_store.close()
+        new_store.rename(location.collection).close()
     return report
 
 

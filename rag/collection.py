@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from index.embedding import Embedder, default_embedder_kind, load_embedder
-from index.store import IndexStore
+from index.stores import IndexLocation, open_store, parse_location
 from rag.retrieval.retriever import Retriever
 
 UPLOADS_FOLDER = "uploads"
@@ -80,7 +80,8 @@ class ReadWriteLock:
 
 @dataclass
 class Collection:
-    """One open index folder, its retriever and its lock."""
+    """One open index, its retriever and its lock. ``index_dir`` is its folder (for a Milvus index the
+    local companion folder, which holds uploads and conversations, and opens the Milvus index)."""
 
     index_dir: Path
     retriever: Retriever
@@ -117,13 +118,13 @@ class Collection:
         with self.lock.writing():
             store = self.retriever.store
             if store.generation != self.generation:
-                self.retriever.store = IndexStore.open(self.index_dir)
+                self.retriever.store = open_store(store.location)
                 store.close()
                 self.generation = self.retriever.store.generation
 
 
-def open_collection(index_dir: str | Path, *, warm_up: bool = False, embedder_kind: str | None = None) -> Collection:
-    """Open the index in ``index_dir`` with the process's shared embedder of its model.
+def open_collection(index_dir: IndexLocation, *, warm_up: bool = False, embedder_kind: str | None = None) -> Collection:
+    """Open the index ``index_dir`` (a folder or a Milvus URI) with the process's shared embedder of its model.
 
     ``warm_up`` loads the model now (a server does, so its first visitor does not wait); a
     one-shot command leaves it to the first search that needs it (BM25 never does).
@@ -131,10 +132,10 @@ def open_collection(index_dir: str | Path, *, warm_up: bool = False, embedder_ki
     of the index's model than the one that built it. Raises ``IndexNotFoundError`` when the folder
     holds no index.
     """
-    index_dir = Path(index_dir).resolve()
-    store = IndexStore.open(index_dir)
+    location = parse_location(index_dir)
+    store = open_store(location.resolve() if isinstance(location, Path) else location)
     kind = embedder_kind or store.settings.embedder_kind
-    collection = Collection(index_dir, Retriever(store, shared_embedder(store.settings.embedding_model, kind, warm_up)))
+    collection = Collection(store.index_dir.resolve(), Retriever(store, shared_embedder(store.settings.embedding_model, kind, warm_up)))
     collection.generation = store.generation
     return collection
 

@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from index.store import MANIFEST_NAME
+from index.manifest import MANIFEST_NAME
 from rag.config import INDEX_ENV, default_index_dir
 
 errors = Console(stderr=True)
@@ -105,12 +105,27 @@ def _should_open_browser(requested: bool | None) -> bool:
     return has_display and sys.stdout.isatty() and not os.environ.get("CI")
 
 
-def _resolve_index(index: Path | None) -> Path:
-    """The folder to serve: ``--index`` as given (must hold an index), else the default (built if absent)."""
+def _resolve_index(index: str | None) -> Path:
+    """The folder to serve: ``--index`` as given (must hold an index), else the default (built if absent).
+
+    A Milvus index is served through its companion folder (``index.stores``), which opens it.
+    """
+    from index.store import IndexStoreError
+    from index.stores import is_milvus_location, open_store, store_exists
+
+    if index is None and "://" in os.environ.get(INDEX_ENV, ""):
+        index = os.environ[INDEX_ENV]
     if index is not None:
-        if not (index / MANIFEST_NAME).is_file():
-            raise _fail(f"{index}: no index here; create one with `rag add PATH --index {index}`")
-        return index
+        try:
+            if not store_exists(index):
+                raise _fail(f"{index}: no index here; create one with `rag add PATH --index {index}`")
+            if is_milvus_location(index):
+                store = open_store(index)  # writes the companion folder's pointer
+                store.close()
+                return store.index_dir
+        except IndexStoreError as error:
+            raise _fail(str(error)) from None
+        return Path(index)
     index_dir = default_index_dir()
     if not (index_dir / MANIFEST_NAME).is_file():
         docs_dir = find_demo_docs()
@@ -127,11 +142,12 @@ def _resolve_index(index: Path | None) -> Path:
 
 def chat_command(
     index: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
             "--index",
             "-i",
-            help=f"Index folder to serve. Default: ${INDEX_ENV}, else ~/.local/share/rag-assistant/default "
+            help=f"Index folder to serve, or a Milvus URI (milvus:///abs/path/file.db, milvus://host:19530/collection). "
+            f"Default: ${INDEX_ENV}, else ~/.local/share/rag-assistant/default "
             "(built from the user guide on first start).",
             show_default=False,
         ),

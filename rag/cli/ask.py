@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from rag.config import INDEX_ENV, default_index_dir
+from rag.config import INDEX_HELP, default_index
 from rag.types import Answer, AnswerDelta
 
 # rag.answering.assistant.DEFAULT_K, repeated so that `rag --help` does not import the answer chain (a test checks).
@@ -53,12 +53,7 @@ def _read_history(path: Path | None) -> list[dict[str, str]]:
 
 def ask_command(
     question: Annotated[str, typer.Argument(help="The question to answer from the documents.")],
-    index: Annotated[
-        Path | None,
-        typer.Option(
-            "--index", "-i", help=f"Index folder. Default: ${INDEX_ENV}, else ~/.local/share/rag-assistant/default."
-        ),
-    ] = None,
+    index: Annotated[str | None, typer.Option("--index", "-i", help=INDEX_HELP)] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the whole Answer as JSON.")] = False,
     llm: Annotated[
         str | None,
@@ -84,7 +79,7 @@ def ask_command(
     errors = Console(stderr=True)
     try:
         earlier = _read_history(history)
-        collection = open_collection(index if index is not None else default_index_dir())
+        collection = open_collection(index if index is not None else default_index())
         assistants = service.AssistantPool(service.configured_backends(llm))
         deltas = service.stream_answer(collection, assistants, question, earlier, k=k, mode=mode)
         answer = _print_answer(deltas, stream=not json_output)

@@ -18,8 +18,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from index.embedding import EMBEDDER_ENV, EMBEDDER_KINDS, ModelNotFoundError
-from index.store import IndexStoreError, read_status
-from rag.config import INDEX_ENV, default_index_dir
+from index.manifest import IndexStoreError
+from index.stores import read_store_status
+from rag.config import INDEX_HELP, default_index
 
 if TYPE_CHECKING:
     from index.ingest import AddReport
@@ -34,19 +35,11 @@ app = typer.Typer(
 console = Console()
 errors = Console(stderr=True, soft_wrap=True)  # paths and summaries stay on one line in logs
 
-IndexOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--index",
-        "-i",
-        help=f"Index folder. Default: ${INDEX_ENV}, else ~/.local/share/rag-assistant/default.",
-        show_default=False,
-    ),
-]
+IndexOption = Annotated[str | None, typer.Option("--index", "-i", help=INDEX_HELP, show_default=False)]
 
 
-def _index_dir(index: Path | None) -> Path:
-    return index if index is not None else default_index_dir()
+def _index_dir(index: str | None) -> str | Path:
+    return index if index is not None else default_index()
 
 
 def _fail(message: str) -> typer.Exit:
@@ -181,7 +174,7 @@ def _ray_options(address: str | None) -> RayOptions:
         raise _fail(str(error)) from None
 
 
-def _print_add_report(report: AddReport, index_dir: Path) -> None:
+def _print_add_report(report: AddReport, index_dir: str | Path) -> None:
     from rag.service import AddResult
 
     result = AddResult.of(report)
@@ -194,12 +187,13 @@ def _print_add_report(report: AddReport, index_dir: Path) -> None:
 def status(index: IndexOption = None, json_output: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Show what the index holds: documents, chunks, model, size, last update."""
     try:
-        info = read_status(_index_dir(index))  # the manifest and SQLite only: no vectors are loaded
+        info = read_store_status(_index_dir(index))  # a folder's manifest and SQLite only: no vectors are loaded
     except IndexStoreError as error:
         raise _fail(str(error)) from None
     updated = datetime.fromtimestamp(info.updated_at).isoformat(timespec="seconds") if info.updated_at else "never"
     rows = {
         "index": info.index_dir,
+        "store": info.backend,
         "documents": info.documents,
         "chunks": info.chunks,
         "embedding model": info.embedding_model,

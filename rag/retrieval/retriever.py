@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -20,7 +20,8 @@ import numpy as np
 
 from index.embedding import Embedder, load_embedder
 from index.ingest import AddReport, add_to_index
-from index.store import IndexStore, StoredChunk
+from index.store import StoredChunk
+from index.stores import IndexLocation, Store, open_store
 from rag.retrieval.fusion import DEFAULT_FUSION, FUSION_METHODS, FusionMethod, fuse
 from rag.retrieval.rerank import Reranker, reranked
 from rag.types import Passage
@@ -37,7 +38,7 @@ normalised over. 50 to 300 all gave the same SQuAD MRR@10 within 0.004 (see rag/
 
 
 class Retriever:
-    """Searches one index folder with dense, BM25 or hybrid retrieval, optionally reranked.
+    """Searches one index (a folder or a Milvus collection, see ``index.stores``) with dense, BM25 or hybrid retrieval, optionally reranked.
 
     Open it once and share it: the index is loaded in the constructor, the embedding model on first use.
     The embedder is the one the index was built with unless another is given: an index embedded
@@ -47,7 +48,7 @@ class Retriever:
 
     def __init__(
         self,
-        store: IndexStore,
+        store: Store,
         embedder: Embedder | None = None,
         *,
         reranker: Reranker | None = None,
@@ -63,18 +64,19 @@ class Retriever:
     @classmethod
     def open(
         cls,
-        index_dir: str | Path,
+        index_dir: IndexLocation,
         *,
         reranker: Reranker | None = None,
         fusion: FusionMethod = DEFAULT_FUSION,
         embedder_kind: str | None = None,
     ) -> Retriever:
-        """Open an existing index folder. Raises ``IndexNotFoundError`` when there is none.
+        """Open an existing index: a folder, or a Milvus URI (``milvus:///abs/file.db``, ``milvus://host:19530/name``).
+        Raises ``IndexNotFoundError`` when there is none.
 
         ``embedder_kind`` (``onnx-int8``, ``onnx-fp32``, ``torch``) embeds queries with another embedder
         of the index's model than the one that built it.
         """
-        store = IndexStore.open(index_dir)
+        store = open_store(index_dir)
         embedder = load_embedder(store.settings.embedding_model, embedder_kind) if embedder_kind else None
         return cls(store, embedder, reranker=reranker, fusion=fusion)
 
@@ -82,7 +84,7 @@ class Retriever:
     def build(
         cls,
         paths: Sequence[str | Path],
-        index_dir: str | Path,
+        index_dir: IndexLocation,
         *,
         model: str | None = None,
         embedder_kind: str | None = None,
@@ -97,13 +99,20 @@ class Retriever:
 
     @property
     def index_dir(self) -> Path:
+        """The index folder (for a Milvus index, its local companion folder: uploads, conversations)."""
         return self.store.index_dir
+
+    @property
+    def location(self) -> str:
+        """The index as ``--index`` names it: the folder, or the Milvus URI."""
+        return self.store.location
 
     def add(self, paths: Sequence[str | Path], *, prune: bool = False, show_progress: bool = False) -> AddReport:
         """Add or update files in this index; searches see them as soon as this returns."""
+        location = self.location
         self.store.close()
-        report = add_to_index(self.index_dir, paths, prune=prune, show_progress=show_progress, embedder=self.embedder)
-        self.store = IndexStore.open(self.index_dir)
+        report = add_to_index(location, paths, prune=prune, show_progress=show_progress, embedder=self.embedder)
+        self.store = open_store(location)
         return report
 
     def delete(self, document_ids: Sequence[str]) -> int:
@@ -174,8 +183,9 @@ class Retriever:
             vector = self.embedder.embed_query(query) if mode != "bm25" else None
         # Fusion needs a pool of candidates from each retriever to normalise over, whatever k is.
         depth = max(wanted, CANDIDATES_PER_RETRIEVER) if mode == "hybrid" or per_document else wanted
+        fetched: dict[str, tuple[int, list[tuple[int, float]]]] = {}
         while True:
-            ranked, exhausted = self._candidates(query, vector, depth, mode, allowed_rows)
+            ranked, exhausted = self._candidates(query, vector, depth, mode, allowed_rows, fetched, per_document)
             if per_document:
                 ranked = _best_per_document(ranked, self.store.document_ids([row for row, _ in ranked]))
             # A document can fill several of the top chunks: look deeper until k documents are found.
@@ -184,12 +194,37 @@ class Retriever:
             depth *= 2
 
     def _candidates(
-        self, query: str, vector: np.ndarray | None, depth: int, mode: SearchMode, allowed_rows: set[int] | None
+        self,
+        query: str,
+        vector: np.ndarray | None,
+        depth: int,
+        mode: SearchMode,
+        allowed_rows: set[int] | None,
+        fetched: dict[str, tuple[int, list[tuple[int, float]]]],
+        deeper_likely: bool,
     ) -> tuple[list[tuple[int, float]], bool]:
-        """The ranked rows of ``mode`` from ``depth`` candidates per retriever, and whether the index ran out."""
-        lexical = self.store.bm25_hits(query, depth, allowed_rows) if mode != "dense" else []
+        """The ranked rows of ``mode`` from ``depth`` candidates per retriever, and whether the index ran out.
+
+        ``fetched`` keeps each retriever's hits across the rounds of one search. When ``deeper_likely`` (a
+        per-document search: about one in six SciFact queries needs a second round at twice the depth), a
+        retriever whose best ``depth`` hits are the first ones of its best ``2 * depth`` (BM25, ranked by
+        score then row; exact flat search) is asked for twice the depth at once: it costs it little more,
+        and the second round then searches nothing again. IVF probes more lists for a deeper search, so its
+        deeper hits are not an extension of its shallower ones: it is asked for what each round needs.
+        """
+
+        def hits(name: str, search: Callable[[int], list[tuple[int, float]]], extends: bool) -> list[tuple[int, float]]:
+            asked, found = fetched.get(name, (0, []))
+            if asked < depth:
+                asked = 2 * depth if deeper_likely and extends else depth
+                found = search(asked)
+                fetched[name] = (asked, found)
+            return found[:depth]
+
+        lexical = hits("bm25", lambda n: self.store.bm25_hits(query, n, allowed_rows), True) if mode != "dense" else []
         with _one_thread():
-            dense = self.store.dense_hits(vector, depth, allowed_rows) if vector is not None else []
+            exact = str(getattr(self.store, "vector_index_kind", "")).startswith("flat")  # "flat (exact inner product)"
+            dense = hits("dense", lambda n: self.store.dense_hits(vector, n, allowed_rows), exact) if vector is not None else []
         exhausted = len(lexical) < depth and len(dense) < depth
         if mode == "bm25":
             return lexical, exhausted

@@ -8,14 +8,13 @@ print goes to stderr: on stdio, stdout is the MCP wire.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-from rag.config import INDEX_ENV, default_index_dir
+from rag.config import INDEX_HELP, default_index
 
 if TYPE_CHECKING:
     from rag.collection import Collection
@@ -26,15 +25,7 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 errors = Console(stderr=True, soft_wrap=True)
 
-IndexOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--index",
-        "-i",
-        help=f"Index folder to serve. Default: ${INDEX_ENV}, else ~/.local/share/rag-assistant/default.",
-        show_default=False,
-    ),
-]
+IndexOption = Annotated[str | None, typer.Option("--index", "-i", help=INDEX_HELP, show_default=False)]
 LlmOption = Annotated[
     str | None,
     typer.Option(
@@ -67,21 +58,22 @@ def check_binding(host: str, token: str | None) -> None:
         )
 
 
-def _open(index: Path | None, llm: str | None) -> tuple[Collection, Backends]:
+def _open(index: str | None, llm: str | None) -> tuple[Collection, Backends]:
     """The index (which must exist) with its model loaded, and the answer backends; one-line errors."""
     from index.embedding import ModelNotFoundError
-    from index.store import MANIFEST_NAME, IndexStoreError
+    from index.store import IndexStoreError
+    from index.stores import store_exists
     from rag.collection import open_collection
     from rag.llm import LlmConfigError
     from rag.service import configured_backends
 
-    index_dir = index if index is not None else default_index_dir()
-    if not (index_dir / MANIFEST_NAME).is_file():
-        raise _fail(
-            f"{index_dir}: no index here; build one first with `rag add PATH` "
-            f"(`rag add docs/` indexes the user guide), or pass --index"
-        )
+    index_dir = index if index is not None else default_index()
     try:
+        if not store_exists(index_dir):
+            raise _fail(
+                f"{index_dir}: no index here; build one first with `rag add PATH` "
+                f"(`rag add docs/` indexes the user guide), or pass --index"
+            )
         backends = configured_backends(llm)
         errors.print(f"Loading the index {index_dir} and the embedding model…", highlight=False)
         return open_collection(index_dir, warm_up=True), backends

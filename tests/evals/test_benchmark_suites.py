@@ -49,6 +49,17 @@ def test_scifact_meets_its_baseline_and_targets(tmp_path: Path) -> None:
 
 
 @pytest.mark.benchmark
+def test_scifact_on_milvus_lite_is_within_a_hundredth_of_the_folder(tmp_path: Path) -> None:
+    """The scifact suite's index copied into Milvus Lite (same vectors, nothing re-embedded) and searched there:
+    nDCG@10 of each mode within 0.01 of the folder's baseline (issue 15)."""
+    pytest.importorskip("pymilvus", reason='needs the milvus extra: pip install -e ".[milvus]"')
+    metrics = _run_suite_against_baseline("scifact_milvus", tmp_path)
+    folder = {run["name"]: run["metrics"] for run in json.loads((BASELINES / "scifact.json").read_text())["runs"]}
+    for mode in ("dense", "bm25", "hybrid"):
+        assert metrics[mode]["ndcg@10"] == pytest.approx(folder[mode]["ndcg@10"], abs=0.01), mode
+
+
+@pytest.mark.benchmark
 def test_squad_a_hybrid_beats_the_better_single_retriever(tmp_path: Path) -> None:
     metrics = _run_suite_against_baseline("squad_a", tmp_path)
     for metric in ("mrr@10", "recall@1", "ndcg@10", "recall@10"):

@@ -153,3 +153,34 @@ def test_an_ivf_evaluation_index_is_a_copy_of_the_embedded_one_and_auto_keeps_ol
     assert read_status(approximate).vector_index.startswith("ivf") and read_status(approximate).chunks == 2
     assert IndexStore.open(approximate).search_bm25("lighthouse", k=1)
     assert ensure_index(corpus, IndexRecipe(vector_index="ivf"), tmp_path / "cache") == approximate  # cached
+
+
+def test_store_comes_from_the_suite_or_the_option_and_is_checked(tmp_path: Path) -> None:
+    assert load_suite(SUITES / "scifact.toml").index.store == "folder"
+    assert load_suite(SUITES / "scifact_milvus.toml").index.store == "milvus-lite"
+    assert load_suite(SUITES / "scifact.toml", store="milvus-lite").index.store == "milvus-lite"
+    with pytest.raises(SuiteError, match=r"suite.toml: \[index\] store must be one of folder, milvus-lite"):
+        load_suite(_suite(tmp_path, 'dataset = "x"\n[index]\nstore = "elastic"\n'))
+
+
+def test_a_milvus_lite_evaluation_index_is_a_copy_of_the_folder_one(tmp_path: Path) -> None:
+    """The Milvus Lite target reuses the folder index's vectors (nothing embedded twice), and keeps the folder cache name."""
+    pytest.importorskip("pymilvus", reason='needs the milvus extra: pip install -e ".[milvus]"')
+    from evals.indexes import ensure_index, index_key
+    from evals.suite import IndexRecipe
+    from index.stores import open_store
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text("The lighthouse on the north pier will be rebuilt in March.")
+    (corpus / "b.txt").write_text("Black tea leaves are rolled and oxidised before drying.")
+    assert index_key(corpus, IndexRecipe()) != index_key(corpus, IndexRecipe(store="milvus-lite"))
+    folder = ensure_index(corpus, IndexRecipe(), tmp_path / "cache", show_progress=False)
+    milvus = ensure_index(corpus, IndexRecipe(store="milvus-lite"), tmp_path / "cache", show_progress=False)
+    assert str(milvus).startswith("milvus://") and ensure_index(corpus, IndexRecipe(store="milvus-lite"), tmp_path / "cache") == milvus
+    source, copy = open_store(folder), open_store(milvus)
+    assert copy.counts() == source.counts() == (2, 2)
+    for info in source.documents():
+        assert copy.document_chunks(info.id)[0] == source.document_chunks(info.id)[0]
+    source.close()
+    copy.close()

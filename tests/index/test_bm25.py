@@ -6,6 +6,7 @@ from __future__ import annotations
 import doctest
 import json
 import math
+import random
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -123,6 +124,61 @@ def test_scores_match_bm25s_own_index() -> None:
         expected = {list(TOY_CORPUS)[row]: float(scores[row]) for row in np.flatnonzero(scores)}
         assert dict(index.search(query, k=10)) == pytest.approx(expected, abs=1e-5)
 
+
+
+def zipf_corpus(seed: int, documents: int) -> tuple[list[str], list[str]]:
+    """Texts of words drawn with Zipf frequencies (a few words in most texts, most in few), and queries like them."""
+    rng = random.Random(seed)
+    words = [f"word{number}x" for number in range(3000)]
+    weights = [1 / (rank + 1) for rank in range(len(words))]
+    texts = [" ".join(rng.choices(words, weights, k=rng.randint(3, 60))) for _ in range(documents)]
+    queries = [" ".join(rng.choices(words, weights, k=rng.randint(1, 12))) for _ in range(120)]
+    queries += [" ".join(rng.choices(words[300:], k=rng.randint(1, 5))) for _ in range(40)]  # rare words only
+    return texts, queries
+
+
+def test_top_k_is_the_full_ranking_cut_at_k(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The k best are picked above a floor taken from the rarest terms' documents; they must be exactly the
+    # first k of the ranking of every matching document (same ids, float32 scores and order of ties),
+    # on a saved base with deletions and a delta beside it, with and without a filter, whatever k.
+    monkeypatch.setattr(bm25_module, "SMALL_INDEX", 100)  # keep the delta and deletions beside the base
+    monkeypatch.setattr(bm25_module, "WEIGHT_CACHE_BYTES", 64 * 1024)  # cached weights get evicted too
+    monkeypatch.setattr(bm25_module, "CACHED_WEIGHTS_FROM", 500)
+    texts, queries = zipf_corpus(seed=3, documents=6000)
+    ids = list(range(0, 3 * len(texts), 3))
+    Bm25Index.build([(ids, texts)]).save(tmp_path)
+    index = Bm25Index.open(tmp_path)
+    index.delete(ids[::17])
+    index.add([10**6 + number for number in range(60)], texts[:60])
+    allowed = set(random.Random(5).sample(ids, 1500))
+    for query in queries:
+        for only in (None, allowed):
+            everything = index.search(query, k=10**9, allowed_ids=only)
+            for k in (1, 10, 100):
+                assert index.search(query, k, only) == everything[:k]
+
+
+def test_kept_weights_follow_a_change_of_the_corpus(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bm25_module, "CACHED_WEIGHTS_FROM", 1)  # keep every term's weights
+    texts, queries = zipf_corpus(seed=8, documents=800)
+    index = Bm25Index()
+    index.add(list(range(600)), texts[:600])
+    for query in queries[:20]:
+        index.search(query, k=10)  # weights computed with 600 documents' statistics
+    index.add(list(range(600, 800)), texts[600:])
+    fresh = Bm25Index()
+    fresh.add(list(range(800)), texts)
+    for query in queries[:20]:
+        assert index.search(query, k=10) == fresh.search(query, k=10)
+
+
+def test_ranking_of_a_larger_corpus_matches_reference_lucene_bm25() -> None:
+    texts, queries = zipf_corpus(seed=11, documents=1500)
+    corpus = dict(enumerate(texts))
+    index = Bm25Index()
+    index.add(list(corpus), texts)
+    for query in queries[::8]:
+        assert_same_ranking(index.search(query, k=10), reference_bm25(corpus, query, 0.9, 0.4)[:10])
 
 # ---------------------------------------------------------------- index verbs
 

@@ -82,3 +82,73 @@ def test_question_of_only_function_words_is_scored_without_error(answerer: Extra
     scoring = answerer.score("What is it?", [GLACIER])
     assert len(scoring.sentences) == 2
     assert all(s.token_match == 0.0 for s in scoring.sentences)
+
+
+def _chunk_passage(text: str, document: str, start: int, heading: str, rank: int):
+    from index.types import Chunk
+    from rag.types import Passage
+
+    chunk = Chunk(f"{document}-{start}", document, text, start, start + len(text), heading=heading)
+    return Passage(chunk, 1.0 / rank, rank, "hybrid", document, document)
+
+
+# Written for these tests: one section of a document, cut into two chunks, and another document.
+RETREAT_FIRST = "The Karvo glacier's retreat was caused by warmer summers that melted more ice than winters brought."
+RETREAT_SECOND = "The Karvo glacier retreated from the valley floor. Guided tours leave the village every morning."
+ELSEWHERE = "Hikers say the Karvo glacier retreated because of the summers. The hut sells maps of the valley."
+
+
+def test_the_second_sentence_may_come_from_another_chunk_of_the_same_section(answerer: ExtractiveAnswerer) -> None:
+    # Where the chunker cut a section must not decide what the answer says: the sentence giving the
+    # cause sits in the other chunk of the section the best sentence comes from.
+    passages = [
+        _chunk_passage(RETREAT_SECOND, "glacier.md", 400, "Glaciers > Karvo", 1),
+        _chunk_passage(ELSEWHERE, "tours.md", 0, "Tours", 2),
+        _chunk_passage(RETREAT_FIRST, "glacier.md", 0, "Glaciers > Karvo", 3),
+    ]
+    chosen = answerer.answer_sentences("Why did the Karvo glacier retreat?", passages)
+    assert [s.passage_index for s in chosen] == [2, 0], [s.span.clean for s in chosen]  # in document order
+
+
+def test_a_chunk_of_another_section_is_not_a_second_sentence(answerer: ExtractiveAnswerer) -> None:
+    passages = [
+        _chunk_passage(RETREAT_SECOND, "glacier.md", 400, "Glaciers > Karvo", 1),
+        _chunk_passage(RETREAT_FIRST, "glacier.md", 0, "Glaciers > Another", 2),
+    ]
+    chosen = answerer.answer_sentences("Why did the Karvo glacier retreat?", passages)
+    assert len({s.passage_index for s in chosen}) == 1
+
+
+def test_a_question_word_a_long_document_never_uses_lowers_the_confidence(embedder: Embedder) -> None:
+    # "second round" is known to the collection (every stem in 5 of 1,000 chunks) but the article never
+    # uses it: the article reports the first round, not the second.
+    article = (
+        "The talks between the two countries started in May. The first meeting was held in Beijing, "
+        "and both sides agreed to establish a framework on safety."
+    )
+    passage = _chunk_passage(article, "talks.txt", 0, "Talks", 1)
+
+    def frequencies(stems):
+        return 1000, [5] * len(stems)
+
+    def long_document(document_id):
+        from index.bm25 import tokenize
+
+        return frozenset(tokenize(article))
+
+    question = "When will the second round of the talks be held?"
+    plain = ExtractiveAnswerer(EncodingCache(embedder.encode).encode, document_frequencies=frequencies)
+    checked = ExtractiveAnswerer(
+        EncodingCache(embedder.encode).encode, document_frequencies=frequencies, document_stems=long_document
+    )
+    short = ExtractiveAnswerer(
+        EncodingCache(embedder.encode).encode, document_frequencies=frequencies, document_stems=lambda _: None
+    )
+    assert plain.score(question, [passage]).document_support == 1.0
+    assert short.score(question, [passage]).document_support == 1.0  # a short document: absence says little
+    scoring = checked.score(question, [passage])
+    assert 0.3 < scoring.document_support < 0.8  # "second" and "round" of "second round talks held"
+    assert scoring.confidence < plain.score(question, [passage]).confidence
+    # Every word of this one is in the article: nothing changes.
+    asked = "When did the talks between the two countries start?"
+    assert checked.score(asked, [passage]).document_support == 1.0
