@@ -90,7 +90,7 @@ import numpy as np
 
 from index.bm25 import tokenize
 from index.embedding import Encoding
-from index.structure import QUOTABLE_KINDS
+from index.structure import QUOTABLE_KINDS, whole_lists
 from rag.answering.injection import looks_like_instruction
 from rag.answering.sentences import Span, prose_score, split_sentences
 from rag.types import Passage
@@ -494,7 +494,7 @@ def quotable_sentences(passage: str | Passage) -> list[tuple[Span, float]]:
     if isinstance(passage, str) or not passage.chunk.blocks:
         return [(span, 1.0) for span in split_sentences(_text_of(passage))]
     text = passage.text
-    blocks = sorted(passage.chunk.blocks)
+    blocks = whole_lists(passage.text, sorted(passage.chunk.blocks))
     found: list[tuple[Span, float]] = []
     for number, (start, end, kind) in enumerate(blocks):
         if kind not in QUOTABLE_KINDS:
