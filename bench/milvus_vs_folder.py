@@ -6,9 +6,10 @@ Ingest: ``rag add`` of the corpus into a new folder and into a new Milvus Lite f
 write), the same again with nothing changed, and the write alone (``copy_store`` of the finished folder
 index into a new folder and into Milvus Lite: no embedding). Search: the suite's queries against its
 cached folder index and the Milvus Lite copy ``rag eval`` makes (``store = "milvus-lite"``), each mode
-at k=10, warm, one at a time; wall and CPU time of this thread per query. Prints a table and saves
+at k=10, warm, one at a time; wall and CPU time of the process per query (Milvus Lite's engine runs in
+threads of this process, so its CPU counts, and can pass the wall time). Prints a table and saves
 JSON to bench/figures/milvus_vs_folder.json; nothing here asserts a speed. On a shared machine compare
-the CPU columns: other processes' load inflates wall time, not this thread's CPU.
+the CPU columns: other processes' load inflates wall time, not the process's CPU.
 """
 
 from __future__ import annotations

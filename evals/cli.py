@@ -72,11 +72,12 @@ def eval_command(
         ),
     ] = False,
     index: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
             "--index",
             "-i",
-            help="With --from-feedback: the index whose feedback to read. Default: $RAG_INDEX, else the default index.",
+            help="With --from-feedback: the index whose feedback to read (a folder or a Milvus URI). "
+            "Default: $RAG_INDEX, else the default index.",
             show_default=False,
         ),
     ] = None,
@@ -127,11 +128,19 @@ def eval_command(
         _gate_feedback(report)
 
 
-def _write_feedback_suite(index: Path | None, out: Path | None, llm: str) -> None:
+def _write_feedback_suite(index: str | None, out: Path | None, llm: str) -> None:
     from evals.feedback import DEFAULT_SUITE_PATH, FeedbackSuiteError, write_feedback_suite
-    from rag.config import default_index_dir
+    from index.store import IndexStoreError
+    from index.stores import MilvusLocation, parse_location
+    from rag.config import default_index
 
-    index_dir = index or default_index_dir()
+    try:
+        location = parse_location(index or default_index())
+    except IndexStoreError as error:
+        errors.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
+        raise typer.Exit(code=1) from None
+    # A Milvus index keeps its feedback in its companion folder, which also reopens it.
+    index_dir = location.companion_dir if isinstance(location, MilvusLocation) else location
     try:
         path, written = write_feedback_suite(index_dir, out or DEFAULT_SUITE_PATH, llm=llm)
     except FeedbackSuiteError as error:

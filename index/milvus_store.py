@@ -151,7 +151,7 @@ class MilvusStore:
             client.load_collection(placeholder._documents)  # a new process finds both collections released
             client.load_collection(placeholder._chunks)
         settings = placeholder._get_meta("settings") if client.has_collection(placeholder._documents) else None
-        version = placeholder._get_meta("store_version")
+        version = placeholder._get_meta("store_version") if settings is not None else None
         if settings is None:
             client.close()
             raise IndexStoreError(f"{location.display}: the collection {location.collection!r} was not made by rag add")
@@ -312,8 +312,8 @@ class MilvusStore:
         """Flush what was written and switch the vector index type when the size asks for another."""
         self._client.flush(self._chunks)
         self._client.flush(self._documents)
+        described = self._described_vector_index()  # first: what is built decides the hysteresis of `auto`
         wanted = self._wanted_vector_index(self.counts()[1])
-        described = self._described_vector_index()
         if described.get("index_type") != wanted["index_type"] or (
             wanted["index_type"] == "IVF_SQ8" and _outgrown(int(described.get("nlist", 1)), wanted["nlist"])
         ):

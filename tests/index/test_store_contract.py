@@ -159,6 +159,18 @@ def test_rebuild_reembeds_every_document_in_place(location: str, notes: Path, em
     assert _sources(Retriever.open(location).search("tomatoes sunlight", k=1)) == {"garden.txt"}
 
 
+def test_forcing_the_approximate_vector_index_keeps_search_working(location: str, notes: Path, embedder) -> None:
+    add_to_index(location, [notes], embedder=embedder, show_progress=False)
+    assert read_store_status(location).vector_index.startswith("flat")
+    add_to_index(location, [], vector_index="ivf", embedder=embedder, show_progress=False)
+    status = read_store_status(location)
+    assert status.vector_index.startswith("ivf") and status.vector_index_setting == "ivf"
+    retriever = Retriever.open(location)
+    assert _sources(retriever.search("When is the planning meeting?", k=1, mode="dense")) == {"meeting.md"}
+    add_to_index(location, [], vector_index="auto", embedder=embedder, show_progress=False)
+    assert read_store_status(location).vector_index.startswith("flat")
+
+
 def test_assistant_answers_with_citations(location: str, notes: Path, embedder) -> None:
     add_to_index(location, [notes], embedder=embedder, show_progress=False)
     answer = Assistant(Retriever.open(location)).ask("How many times are failed uploads retried?")
@@ -297,3 +309,13 @@ def test_a_malformed_milvus_uri_is_refused_with_the_form_to_use(tmp_path: Path) 
     result = rag_command("status", "--index", "milvus://relative/file.db", check=False)
     assert result.returncode == 1
     assert "milvus://host:19530/collection" in result.stderr or "milvus:///absolute/path/file.db" in result.stderr
+
+
+def test_without_the_milvus_extra_a_milvus_index_names_the_extra(monkeypatch) -> None:
+    import sys
+
+    from index.store import IndexStoreError
+
+    monkeypatch.setitem(sys.modules, "pymilvus", None)  # as if not installed: importing it raises ImportError
+    with pytest.raises(IndexStoreError, match=r'pip install "rag-assistant\[milvus\]"'):
+        open_store("milvus:///tmp/no-extra/index.db")

@@ -31,6 +31,8 @@ NEVER_ON_THE_QUERY_PATH = {
     "numba",
     "bm25s",
     "ray",  # only `rag add --ray` imports it
+    "pymilvus",  # only a milvus:// index imports it
+    "milvus_lite",
 }
 # And what `rag status` does not need on top: it reads the manifest and SQLite only (index.manifest), so
 # neither numpy (the BM25 and vector code) nor the stemmer is imported: a cold `rag status` is then mostly
