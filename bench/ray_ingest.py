@@ -6,7 +6,8 @@ CORPUS defaults to ../shared/corpus. Each run is a real `rag add` into a new ind
 (`--ray` starts and stops its own local Ray, bounded to this machine's cores), the two kinds
 alternating. Peak memory is that of the whole process tree (the CLI, and with Ray its GCS, raylet
 and actor processes), sampled every 0.2 s: the sum of PSS, so the pages the processes share (the
-object store, libraries) count once. The machine's load average is recorded before each run.
+object store, libraries) count once. CPU seconds are summed over the same processes, each as last
+sampled (a process can lose its last 0.2 s). The machine's load average is recorded before each run.
 Prints a table naming the machine and date and saves the figures as JSON; nothing here asserts a speed.
 """
 
@@ -56,16 +57,20 @@ def _descendants(pid: int) -> list[int]:
     return tree
 
 
-def _tree_memory_mb(pid: int) -> tuple[float, float]:
-    """(sum of PSS, sum of RSS) of the process tree under ``pid``, in MB."""
+def _sample_tree(pid: int, cpu_seconds: dict[int, float]) -> tuple[float, float]:
+    """(sum of PSS, sum of RSS) of the process tree under ``pid``, in MB; records each process's CPU
+    seconds so far in ``cpu_seconds`` (the last sample before a process ends is what it is counted for)."""
     pss = rss = 0
     for process in _descendants(pid):
         try:
             rollup = Path(f"/proc/{process}/smaps_rollup").read_text()
+            stat = Path(f"/proc/{process}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue  # gone, or not ours to read
         pss += int(re.search(r"^Pss:\s+(\d+)", rollup, re.MULTILINE).group(1))  # type: ignore[union-attr]
         rss += int(re.search(r"^Rss:\s+(\d+)", rollup, re.MULTILINE).group(1))  # type: ignore[union-attr]
+        # utime and stime, fields 14 and 15 of /proc/PID/stat (11 and 12 after the command name).
+        cpu_seconds[process] = (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
     return pss / 1024, rss / 1024
 
 
@@ -79,11 +84,12 @@ def _run(corpus: Path, index_dir: Path, ray: bool) -> dict[str, float | str]:
         command, cwd=REPO_ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1"}, stderr=subprocess.PIPE, text=True
     )
     peaks = [0.0, 0.0]
+    cpu_seconds: dict[int, float] = {}
     done = threading.Event()
 
     def sample() -> None:
         while not done.is_set():
-            pss, rss = _tree_memory_mb(process.pid)
+            pss, rss = _sample_tree(process.pid, cpu_seconds)
             peaks[0], peaks[1] = max(peaks[0], pss), max(peaks[1], rss)
             done.wait(SAMPLE_SECONDS)
 
@@ -101,6 +107,7 @@ def _run(corpus: Path, index_dir: Path, ray: bool) -> dict[str, float | str]:
         "seconds": round(seconds, 1),
         "chunks": chunks,
         "chunks_per_second": round(chunks / seconds, 1),
+        "cpu_seconds": round(sum(cpu_seconds.values()), 1),
         "peak_pss_mb": round(peaks[0]),
         "peak_rss_sum_mb": round(peaks[1]),
         "load_before": round(load, 1),
@@ -146,11 +153,11 @@ def main(
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     table = Table(title=f"rag add {corpus.name}: single process vs --ray, {result['machine']}, {result['date']}")
-    for column in ("mode", "seconds", "chunks", "chunks/s", "peak PSS MB", "peak RSS sum MB", "load before"):
+    for column in ("mode", "seconds", "chunks", "chunks/s", "CPU s", "peak PSS MB", "peak RSS sum MB", "load before"):
         table.add_column(column, justify="left" if column == "mode" else "right")
     for run in runs:
         table.add_row(
-            *(str(run[key]) for key in ("mode", "seconds", "chunks", "chunks_per_second", "peak_pss_mb")),
+            *(str(run[key]) for key in ("mode", "seconds", "chunks", "chunks_per_second", "cpu_seconds", "peak_pss_mb")),
             str(run["peak_rss_sum_mb"]),
             str(run["load_before"]),
         )

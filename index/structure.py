@@ -18,7 +18,16 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["BLOCK_KINDS", "QUOTABLE_KINDS", "Block", "block_at", "blocks_in", "classify_blocks", "merge_blocks"]
+__all__ = [
+    "BLOCK_KINDS",
+    "QUOTABLE_KINDS",
+    "Block",
+    "block_at",
+    "blocks_in",
+    "classify_blocks",
+    "merge_blocks",
+    "whole_lists",
+]
 
 BLOCK_KINDS = ("prose", "heading", "list", "code", "table", "references", "navigation", "furniture")
 QUOTABLE_KINDS = frozenset({"prose", "list"})
@@ -211,3 +220,33 @@ def block_at(blocks: Sequence[tuple[int, int, str]], offset: int) -> str | None:
         if start <= offset < end:
             return kind
     return None
+
+
+_CONTINUATION = re.compile(r"\n[ \t]+$")
+
+
+def whole_lists(text: str, blocks: Sequence[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    """``blocks`` (sorted, relative to ``text``) with each list made one block: its items on consecutive
+    lines and the indented lines that continue an item.
+
+    Lines are classified one by one, so a Markdown item wrapped over two lines ("* `connectListener`
+    {Function} Common parameter of the" / "  [`net.createConnection()`][] functions, an ...") was a list
+    line followed by a prose block that starts in the middle of a sentence, and a sentence ending in ":"
+    brought only the first line of the list it introduces.
+
+    >>> text = "Kinds:\\n\\n* one, a long item that\\n  goes on\\n* two\\n\\nAfter."
+    >>> [(text[s:e], kind) for s, e, kind in whole_lists(text, [(0, 6, "prose"), (8, 31, "list"), (34, 41, "prose"),
+    ...                                                          (42, 47, "list"), (49, 55, "prose")])]
+    [('Kinds:', 'prose'), ('* one, a long item that\\n  goes on\\n* two', 'list'), ('After.', 'prose')]
+    """
+    merged: list[tuple[int, int, str]] = []
+    for start, end, kind in blocks:
+        if merged and merged[-1][2] == "list":
+            gap = text[merged[-1][1] : start]
+            item = kind == "list" and gap.strip(" \t") == "\n"
+            continued = kind in ("prose", "code") and _CONTINUATION.fullmatch(gap) is not None
+            if item or continued:
+                merged[-1] = (merged[-1][0], end, "list")
+                continue
+        merged.append((start, end, kind))
+    return merged

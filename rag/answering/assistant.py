@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import logging
 import re
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from index.bm25 import tokenize
 from rag.answering.citations import ABSTENTION_TEXT, SupportCheck, citation_for, is_abstention, verify_citations
 from rag.answering.compose import complete_sentence, is_how_to, number_by_appearance, question_parts
 from rag.answering.conversation import heuristic_standalone, is_follow_up, llm_standalone, normalise_history
-from rag.answering.extractive import ExtractiveAnswerer, ExtractiveSettings, ScoredSentence
+from rag.answering.extractive import DOCUMENT_MIN_CHUNKS, ExtractiveAnswerer, ExtractiveSettings, ScoredSentence
 from rag.answering.prompt import answer_messages
 from rag.answering.sentences import EncodingCache
 from rag.llm import stream_text
@@ -43,6 +45,8 @@ OUT_OF_SCOPE_FACTOR = 0.8
 """Score factor of a follow-up's sentences from documents the conversation is not about."""
 CONVERSATION_DOCUMENTS = 2
 """How many documents the last answer is traced back to."""
+DOCUMENT_STEMS_KEPT = 64
+"""Documents whose stems an assistant remembers (fs.md, 0.5 MB of text, takes about 0.1 s to read and stem)."""
 DUPLICATE_SHARE = 0.8
 """A passage whose word 4-grams are at least this share inside better-ranked passages repeats them."""
 CANDIDATE_FACTOR = 2
@@ -88,8 +92,28 @@ class Assistant:
         self.search_options = dict(search_options or {})
         self.vectors = EncodingCache(retriever.embedder.encode)
         self.extractive = ExtractiveAnswerer(
-            self.vectors.encode, settings, document_frequencies=retriever.store.term_document_frequencies
+            self.vectors.encode,
+            settings,
+            document_frequencies=retriever.store.term_document_frequencies,
+            document_stems=self.document_stems,
         )
+        self._document_stems: OrderedDict[str, frozenset[str] | None] = OrderedDict()
+
+    def document_stems(self, document_id: str) -> frozenset[str] | None:
+        """The stems of a document's whole text, or None when it has fewer than ``DOCUMENT_MIN_CHUNKS`` chunks
+        (or is gone); the last ``DOCUMENT_STEMS_KEPT`` documents asked about are remembered."""
+        if document_id in self._document_stems:
+            self._document_stems.move_to_end(document_id)
+            return self._document_stems[document_id]
+        store = self.retriever.store
+        stems = None
+        if len(store.rows_for_documents([document_id])) >= DOCUMENT_MIN_CHUNKS:
+            document = store.get_document(document_id)
+            stems = frozenset(tokenize(f"{document.title}\n{document.text}")) if document is not None else None
+        self._document_stems[document_id] = stems
+        while len(self._document_stems) > DOCUMENT_STEMS_KEPT:
+            self._document_stems.popitem(last=False)
+        return stems
 
     def standalone_query(self, question: str, history: History = None) -> str:
         """``question`` rewritten to stand alone: by the LLM when there is one, else by the heuristic."""

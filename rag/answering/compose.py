@@ -17,6 +17,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from index.structure import whole_lists
 from rag.answering.sentences import Span, split_sentences
 from rag.types import Passage
 
@@ -78,7 +79,7 @@ def question_parts(question: str) -> list[str]:
 
 def complete_sentence(passage: Passage, index: int, span: Span, how_to: bool) -> AnswerUnit:
     """``span`` (a sentence of ``passage``) with what it introduces or needs to be whole (see the module)."""
-    blocks = sorted(passage.chunk.blocks)
+    blocks = whole_lists(passage.text, sorted(passage.chunk.blocks))
     text = passage.text
     holder = next((i for i, (start, end, _) in enumerate(blocks) if start <= span.start < end), None)
     if holder is None or holder + 1 >= len(blocks):

@@ -43,6 +43,7 @@ _SENTENCE_END = re.compile(r"[.!?]+[\"'”’)\]]*\s+")
 _NEXT_STARTS_SENTENCE = re.compile(r"[\"'“‘(\[]?[A-Z0-9]")
 _TERMINAL = re.compile(r"[.!?:;][\"'”’)\]]*$")
 _LIST_OR_HEADING_START = re.compile(r"^\s*(?:[-*+•#>|]|\d+[.)]\s|```|\[\d+\])")
+_LIST_ITEM = re.compile(r"^\s*(?:[-*+•]\s|\d+[.)]\s)")
 # A line of source code or a shell session: never joined to its neighbours, never picked as an answer.
 _CODE_LINE = re.compile(
     r"^\s*(?://|>>>|\.\.\.|\$ |#include|import |from \S+ import|def |class \w|return\b|const |let |var |function\b"
@@ -82,7 +83,11 @@ def _joins_next(line: str, next_line: str) -> bool:
         return False
     if _CODE_LINE.search(line) or _CODE_LINE.search(next_line):
         return False
-    if _TERMINAL.search(line.rstrip()) or _LIST_OR_HEADING_START.match(next_line) or _LIST_OR_HEADING_START.match(line):
+    if _TERMINAL.search(line.rstrip()) or _LIST_OR_HEADING_START.match(next_line):
+        return False
+    # A list item goes on in the indented lines under it ("* `listener` {Function} Common parameter of the"
+    # / "  [`net.connect()`][] functions, ..."); a heading, a table row or a quote does not.
+    if _LIST_OR_HEADING_START.match(line) and not (_LIST_ITEM.match(line) and next_line[:1] in " \t"):
         return False
     if _is_title_case(line):
         return False

@@ -104,14 +104,14 @@ def add(
         typer.Option(
             "--ray",
             help="Load, chunk and embed with Ray Data's actors: on a local Ray started for this run, or on the "
-            'cluster at --ray-address (or $RAY_ADDRESS). Needs pip install -e ".[ray]".',
+            'cluster at --ray-address (or $RAY_ADDRESS). Needs pip install -e ".\\[ray]".',  # \\[ keeps rich markup off
         ),
     ] = False,
     ray_address: Annotated[
         str | None,
         typer.Option(
             help="With --ray: the cluster to run on: auto (the one this machine joined with `ray start`) or "
-            "ray://HEAD:10001. Default: $RAY_ADDRESS, else a local Ray.",
+            "HEAD:6379. Default: $RAY_ADDRESS, else a local Ray.",
             show_default=False,
         ),
     ] = None,
@@ -169,9 +169,9 @@ def _ray_options(address: str | None) -> RayOptions:
 
     try:
         import_ray()
-    except RayNotInstalledError as error:
+        return RayOptions(address=address)
+    except (RayNotInstalledError, ValueError) as error:
         raise _fail(str(error)) from None
-    return RayOptions(address=address)
 
 
 def _print_add_report(report: AddReport, index_dir: str | Path) -> None:

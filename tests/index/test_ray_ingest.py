@@ -51,25 +51,28 @@ def test_ray_gives_the_chunks_and_vectors_of_the_single_process_path(shared_corp
 
 
 @needs_ray
-@pytest.mark.slow  # starts a local Ray (about 20 s here) and embeds three small files
-def test_a_bad_file_under_ray_gets_its_failed_line_and_the_rest_is_indexed(tmp_path: Path) -> None:
+@pytest.mark.slow  # starts a local Ray (about 20 s here) and embeds two small files
+@pytest.mark.parametrize("store", ["folder", "milvus"])
+def test_a_bad_file_under_ray_gets_its_failed_line_and_the_rest_is_indexed(store: str, tmp_path: Path) -> None:
     folder = tmp_path / "files"
     folder.mkdir()
     (folder / "harbour.txt").write_text("The council voted on Tuesday to rebuild the old lighthouse on the north pier.")
     (folder / "notes.md").write_text("# Budget\n\nThe rebuild will cost about two million euros.\n")
     (folder / "broken.pdf").write_bytes(b"%PDF-1.7\n" + bytes(range(256)) * 40)
     (folder / "empty.txt").write_text("")
-    index_dir = tmp_path / "index"
+    if store == "milvus":
+        pytest.importorskip("pymilvus", reason='the Milvus store needs the milvus extra: pip install -e ".[milvus]"')
+    index = f"milvus://{tmp_path / 'index.db'}" if store == "milvus" else str(tmp_path / "index")
 
-    result = rag_command("add", str(folder), "--index", str(index_dir), "--ray", "--quiet")
+    result = rag_command("add", str(folder), "--index", index, "--ray", "--quiet")
 
     failed = [line for line in result.stderr.splitlines() if line.startswith("failed")]
     assert len(failed) == 2, result.stderr
     assert any("broken.pdf" in line for line in failed) and any("empty.txt" in line for line in failed)
     assert "added 2," in result.stderr
-    status = json.loads(rag_command("status", "--index", str(index_dir), "--json").stdout)
+    status = json.loads(rag_command("status", "--index", index, "--json").stdout)
     assert status["documents"] == 2
-    hits = json.loads(rag_command("search", "lighthouse rebuild", "--index", str(index_dir), "--json").stdout)
+    hits = json.loads(rag_command("search", "lighthouse rebuild", "--index", index, "--json").stdout)
     assert hits and hits[0]["source"].endswith("harbour.txt")
 
 
@@ -96,3 +99,21 @@ def test_without_ray_installed_the_message_names_the_extra(tmp_path: Path) -> No
     assert result.returncode == 1
     assert '".[ray]"' in result.stderr, result.stderr
     assert not (tmp_path / "index").exists()  # refused before anything was done
+
+
+@needs_ray
+def test_a_ray_client_address_is_refused_before_anything_is_done(tmp_path: Path) -> None:
+    note = tmp_path / "note.txt"
+    note.write_text("A note.")
+    index_dir = tmp_path / "index"
+    result = rag_command(
+        "add", str(note), "--index", str(index_dir), "--ray", "--ray-address", "ray://127.0.0.1:10001", check=False
+    )
+    assert result.returncode == 1
+    assert "Ray Data does not run through Ray Client" in result.stderr and "--ray-address auto" in result.stderr
+    assert not index_dir.exists()
+
+
+def test_ray_address_without_ray_is_refused(tmp_path: Path) -> None:
+    result = rag_command("add", str(tmp_path), "--index", str(tmp_path / "index"), "--ray-address", "auto", check=False)
+    assert result.returncode == 1 and "--ray-address goes with --ray" in result.stderr

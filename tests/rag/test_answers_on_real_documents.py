@@ -89,6 +89,16 @@ def test_a_question_the_article_cannot_answer_is_declined(assistant: Assistant) 
 
 
 @pytest.mark.slow
+def test_a_question_about_what_the_article_never_reports_is_declined(assistant: Assistant) -> None:
+    # Every word is known to the collection (the tutorial has "third", "meeting", "place"), and the article
+    # is about the talks, but it never mentions a third meeting: its words are absent from the whole article.
+    assert _ask(assistant, "When will the third meeting of the AI safety talks take place?").abstained
+    answer = _ask(assistant, "Where was Bessent when he spoke to CNBC?")
+    assert "Beijing" in answer.text
+    _cites_validly(assistant, answer, "us-china-ai-safety-talks")
+
+
+@pytest.mark.slow
 def test_the_passages_an_answer_reads_do_not_repeat_a_printed_copy_of_the_page(assistant: Assistant) -> None:
     # The tutorial page and its PDF print rank together for "break" (search's top 4 are two paragraphs, twice):
     # the five passages an answer reads hold five different paragraphs.

@@ -57,3 +57,34 @@ def test_questions_are_split_in_two_only_when_they_ask_two_things() -> None:
     ]
     assert question_parts("What did Tom and Ann say?") == ["What did Tom and Ann say?"]
     assert is_how_to("How can I remove a listener?") and not is_how_to("Who removed it?")
+
+
+# Written for these tests: a Markdown list whose items wrap, as in the Node.js reference.
+STREAMS = (
+    "There are three kinds of pipes here:\n\n"
+    "* [`Reader`][]: pipes from which data can be read (for example,\n  [`open()`][]).\n"
+    "* [`Writer`][]: pipes to which data can be written (for example,\n  [`create()`][]).\n"
+    "* [`Both`][]: pipes that are both.\n\n"
+    "* `listener` {Function} Common parameter of the\n  [`connect()`][] functions, a listener for the event.\n"
+)
+
+
+def _markdown_passage(text: str) -> Passage:
+    blocks = classify_blocks(text)
+    chunk = Chunk("c", "d", text, 0, len(text), blocks=tuple((b.start, b.end, b.kind) for b in blocks))
+    return Passage(chunk, 1.0, 1, "hybrid", "d.md", "Pipes")
+
+
+def test_a_sentence_introducing_a_list_brings_every_item_with_its_wrapped_lines() -> None:
+    passage = _markdown_passage(STREAMS)
+    unit = complete_sentence(passage, 0, _sentence(passage, "There are three"), how_to=False)
+    assert unit.block_kind == "list"
+    assert "[`open()`][])." in unit.block and "Writer" in unit.block and "pipes that are both." in unit.block
+
+
+def test_the_wrapped_line_of_a_list_item_is_no_sentence_of_its_own() -> None:
+    from rag.answering.extractive import quotable_sentences
+
+    sentences = [span.clean for span, _ in quotable_sentences(_markdown_passage(STREAMS))]
+    assert not any(s.startswith("[`connect()`][] functions") for s in sentences), sentences
+    assert any(s.startswith("* `listener` {Function} Common parameter of the [`connect()`][] functions") for s in sentences)

@@ -118,3 +118,37 @@ def test_a_chunk_of_another_section_is_not_a_second_sentence(answerer: Extractiv
     chosen = answerer.answer_sentences("Why did the Karvo glacier retreat?", passages)
     assert len({s.passage_index for s in chosen}) == 1
 
+
+def test_a_question_word_a_long_document_never_uses_lowers_the_confidence(embedder: Embedder) -> None:
+    # "second round" is known to the collection (every stem in 5 of 1,000 chunks) but the article never
+    # uses it: the article reports the first round, not the second.
+    article = (
+        "The talks between the two countries started in May. The first meeting was held in Beijing, "
+        "and both sides agreed to establish a framework on safety."
+    )
+    passage = _chunk_passage(article, "talks.txt", 0, "Talks", 1)
+
+    def frequencies(stems):
+        return 1000, [5] * len(stems)
+
+    def long_document(document_id):
+        from index.bm25 import tokenize
+
+        return frozenset(tokenize(article))
+
+    question = "When will the second round of the talks be held?"
+    plain = ExtractiveAnswerer(EncodingCache(embedder.encode).encode, document_frequencies=frequencies)
+    checked = ExtractiveAnswerer(
+        EncodingCache(embedder.encode).encode, document_frequencies=frequencies, document_stems=long_document
+    )
+    short = ExtractiveAnswerer(
+        EncodingCache(embedder.encode).encode, document_frequencies=frequencies, document_stems=lambda _: None
+    )
+    assert plain.score(question, [passage]).document_support == 1.0
+    assert short.score(question, [passage]).document_support == 1.0  # a short document: absence says little
+    scoring = checked.score(question, [passage])
+    assert 0.3 < scoring.document_support < 0.8  # "second" and "round" of "second round talks held"
+    assert scoring.confidence < plain.score(question, [passage]).confidence
+    # Every word of this one is in the article: nothing changes.
+    asked = "When did the talks between the two countries start?"
+    assert checked.score(asked, [passage]).document_support == 1.0
