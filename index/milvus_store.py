@@ -113,8 +113,11 @@ class MilvusStore:
         if location.is_lite:
             Path(location.uri).parent.mkdir(parents=True, exist_ok=True)
             _check_lite_is_free(location)
+        # Milvus Lite's in-process gRPC server refuses pymilvus's 10-second keepalive pings ("too_many_pings",
+        # logged as errors on stderr of a long-lived `rag chat`); a connection inside one process needs none.
+        options = {"grpc_options": {"grpc.keepalive_time_ms": 3_600_000}} if location.is_lite else {}
         try:
-            return MilvusClient(uri=location.uri, token=location.token)
+            return MilvusClient(uri=location.uri, token=location.token, **options)
         except MilvusException as error:
             raise IndexStoreError(f"{location.display}: cannot connect to Milvus ({error.message})") from None
 
