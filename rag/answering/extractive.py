@@ -43,9 +43,11 @@ counting every stem the passages lack, not only those the collection lacks, decl
 of SQuAD's answerable questions. Times the *document support* as well (the share of the question's words
 that the best sentence's document uses anywhere, for documents of ``DOCUMENT_MIN_CHUNKS`` chunks or more;
 ``Scoring.document_support``): 8, with no answerable question of the suite declined and SQuAD and SciFact,
-whose documents are a paragraph or an abstract, unchanged. What still passes is a question whose words the
-document does use without answering it ("What did Xi Jinping say about AI safety?": he is named, never
-quoted; "How do I make an HTTPS request?" of the streams reference, which shows an HTTP server).
+whose documents are a paragraph or an abstract, unchanged. And "What did X say/tell ...?" is declined when
+no candidate sentence reports X saying anything (:func:`speaker_quoted`; "What did Xi Jinping say about AI
+safety?" of an article that names him and never quotes him): 9. What still passes is a question whose
+words the document uses without answering it ("How do I make an HTTPS request?" of the streams
+reference, which shows an HTTP server).
 On ``shared_corpus_answers`` the sentence choice also gained from: only prose and list blocks being
 candidates, a sentence interrupted by code counting at ``INTERRUPTED_FACTOR``, one leaning on the
 sentence before ("Of course, ...") at ``DEPENDENT_FACTOR`` (structured documents only: SQuAD and SciFact
@@ -204,6 +206,8 @@ class Scoring:
     document_support: float = 1.0
     """The idf-weighted share of the question's words (those the collection knows) that the best sentence's
     document uses somewhere, when that document is long (``DOCUMENT_MIN_CHUNKS``); 1 otherwise."""
+    speaker_quoted: bool = True
+    """False when the question asks what someone said and no sentence reports them saying anything."""
 
     def same_place(self, first: int, second: int) -> bool:
         """Whether passages ``first`` and ``second`` (indexes) are one passage or chunks of one section of one document."""
@@ -218,7 +222,7 @@ class Scoring:
 
     @property
     def confidence(self) -> float:
-        return max((s.relevance for s in self.sentences), default=0.0) * self.coverage * self.document_support
+        return max((s.relevance for s in self.sentences), default=0.0) * self.coverage * self.document_support * self.speaker_quoted
 
 
 class ExtractiveAnswerer:
@@ -314,8 +318,10 @@ class ExtractiveAnswerer:
             positions = [(p.document_id, p.chunk.start) for p in passages_in]
             sections = [(p.document_id, p.chunk.heading) for p in passages_in]
         support = self._document_support(question, passages_in, scored[0]) if scored else 1.0
+        quoted = speaker_quoted(question, [(passages[index], span.text) for index, span, _ in candidates])
         return Scoring(
-            scored, self._coverage(question, passages_in), positions, frozenset(question_stems), sections, support
+            scored, self._coverage(question, passages_in), positions, frozenset(question_stems), sections, support,
+            quoted,
         )
 
     def _document_support(self, question: str, passages: Sequence[str | Passage], best: ScoredSentence) -> float:
@@ -418,6 +424,54 @@ class ExtractiveAnswerer:
             if candidate.score >= self.settings.second_sentence_ratio * best.score:
                 chosen.append(candidate)
         return sorted(chosen, key=scoring.reading_order)
+
+
+_SPEECH_QUESTION = re.compile(
+    r"^\s*what\s+(?:did|does|do|has|have|had|will|would)\s+(?P<who>.+?)\s+(?:say|tell)\b", re.IGNORECASE
+)
+_SPEECH_CUE = re.compile(
+    r"\b(?:said|says|say|saying|told|tells|tell|argued|argues|claimed|claims|stated|states|announced|announces"
+    r"|confirmed|confirms|described|describes|wrote|writes|warned|warns|added|noted|explained|called|asked"
+    r"|put it)\b",
+    re.IGNORECASE,
+)
+_PRONOUN_CUE = re.compile(r"\b(?:he|she|they)\s+(?:\w+\s+)?(?:said|says|told|tells|added|argued|wrote|warned)\b", re.IGNORECASE)
+SPEAKER_CUE_WORDS = 5
+"""How many words after the speaker's name a verb of saying may stand ("Scott Bessent confirmed", "Bloomberg argued")."""
+
+
+def speaker_quoted(question: str, sentences: Sequence[tuple[str, str]]) -> bool:
+    """For "What did X say/tell ...?": whether a sentence reports X saying something; True for any other question.
+
+    ``sentences`` are (passage text, sentence) pairs. A sentence reports it when a word of X's name is followed
+    within ``SPEAKER_CUE_WORDS`` words by a verb of saying ("Treasury Secretary Scott Bessent confirmed",
+    "Bloomberg argued"), follows "according to", or says "he told ..." right after a sentence naming X. A person the
+    documents name but never quote ("What did Xi Jinping say about AI safety?", of an article where he only
+    meets Trump) has nothing to answer with.
+    """
+    match = _SPEECH_QUESTION.match(question)
+    if not match:
+        return True
+    names = {w.lower() for w in re.findall(r"[A-Za-z][\w'’-]*", match.group("who"))} - {"the", "a", "an", "of"}
+    if not names:
+        return True
+    for passage, sentence in sentences:
+        words = re.findall(r"[A-Za-z][\w'’-]*", sentence)
+        lowered = [w.lower().removesuffix("'s").removesuffix("’s") for w in words]
+        for position, word in enumerate(lowered):
+            if word not in names:
+                continue
+            following = " ".join(words[position + 1 : position + 1 + SPEAKER_CUE_WORDS])
+            preceding = " ".join(lowered[max(0, position - 3) : position])
+            if _SPEECH_CUE.search(following) or "according to" in preceding:
+                return True
+        if _PRONOUN_CUE.search(sentence):
+            # "he told" reports the person the sentence before names.
+            before = passage[: max(passage.find(sentence), 0)].strip()
+            previous = re.split(r"(?<=[.!?])\s+", before)[-1] if before else ""
+            if names & {w.lower().removesuffix("'s") for w in re.findall(r"[A-Za-z][\w'’-]*", previous)}:
+                return True
+    return False
 
 
 def _lemma_stems(stem: str, question: str) -> set[str]:

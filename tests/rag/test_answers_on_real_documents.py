@@ -99,6 +99,14 @@ def test_a_question_about_what_the_article_never_reports_is_declined(assistant: 
 
 
 @pytest.mark.slow
+def test_what_a_person_the_article_names_but_never_quotes_said_is_declined(assistant: Assistant) -> None:
+    assert _ask(assistant, "What did President Xi say about the framework?").abstained
+    answer = _ask(assistant, "What did Bessent tell CNBC about the lead?")
+    assert "We are in the lead" in answer.text
+    _cites_validly(assistant, answer, "us-china-ai-safety-talks")
+
+
+@pytest.mark.slow
 def test_the_passages_an_answer_reads_do_not_repeat_a_printed_copy_of_the_page(assistant: Assistant) -> None:
     # The tutorial page and its PDF print rank together for "break" (search's top 4 are two paragraphs, twice):
     # the five passages an answer reads hold five different paragraphs.

@@ -152,3 +152,25 @@ def test_a_question_word_a_long_document_never_uses_lowers_the_confidence(embedd
     # Every word of this one is in the article: nothing changes.
     asked = "When did the talks between the two countries start?"
     assert checked.score(asked, [passage]).document_support == 1.0
+
+
+def test_what_someone_said_needs_a_sentence_reporting_them_saying_it() -> None:
+    from rag.answering.extractive import speaker_quoted
+
+    # Written for this test.
+    passage = (
+        "Mayor Lena Ortiz met the council chair in the harbour office. "
+        "The lighthouse will be rebuilt, council chair Tomas Berg announced on Friday. "
+        '"It will take two years," he told reporters.'
+    )
+    sentences = [(passage, sentence) for sentence in passage.split(". ")]
+    assert speaker_quoted("What did Tomas Berg say about the lighthouse?", sentences)
+    assert speaker_quoted("What did the council chair say about the lighthouse?", sentences)
+    # Named, never reported saying anything:
+    assert not speaker_quoted("What did Lena Ortiz say about the lighthouse?", sentences)
+    assert not speaker_quoted("What did the governor say about it?", sentences)
+    # Any other question is not concerned.
+    assert speaker_quoted("Who met the council chair?", sentences)
+    # "he told" counts for a speaker the passage names.
+    told = [(passage, '"It will take two years," he told reporters.')]
+    assert speaker_quoted("What did Berg tell reporters?", told)
