@@ -54,6 +54,10 @@ NOISE_SIGMA = 0.035
 CHUNKS_PER_SYNTHETIC_DOCUMENT = 10
 WARM_UP_QUERIES = 20
 MODES = ("dense", "bm25", "hybrid")
+# Named columns: the documents table has gained columns since (blocks), which take their defaults here.
+INSERT_DOCUMENT = (
+    "INSERT INTO documents (id, source, title, sha256, modified, metadata, text, page_starts, sections, added_at)"
+)
 
 console = Console()
 
@@ -90,7 +94,7 @@ def read_queries(limit: int) -> list[str]:
 
 def write_store(real: Path, size: int, folder: Path) -> dict[str, Any]:
     """A store of ``size`` chunks: the real ones first, then synthetic copies; derived files are left to the open."""
-    from index.store import MANIFEST_NAME, STORE_NAME, _connect, read_settings
+    from index.store import FORMAT_VERSION, MANIFEST_NAME, STORE_NAME, _connect, read_settings
 
     folder.mkdir(parents=True, exist_ok=True)
     source = sqlite3.connect(f"file:{real / STORE_NAME}?mode=ro", uri=True)
@@ -109,7 +113,7 @@ def write_store(real: Path, size: int, folder: Path) -> dict[str, Any]:
             "SELECT id, source, title, sha256, modified, metadata, text, page_starts, sections, added_at FROM documents"
         ):
             if document[0] in used_documents:
-                target.execute("INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", document)
+                target.execute(f"{INSERT_DOCUMENT} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", document)
         target.executemany(
             "INSERT INTO chunks (id, document_id, text, start, end, page, heading, token_count, vector)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -139,7 +143,7 @@ def write_store(real: Path, size: int, folder: Path) -> dict[str, Any]:
                 (doc_id, f"/synthetic/{doc_id}.txt", doc_id, doc_id, now, "{}", "\n\n".join(texts), "[]", "[]", now)
             )
         with target:
-            target.executemany("INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", documents)
+            target.executemany(f"{INSERT_DOCUMENT} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", documents)
             target.executemany(
                 "INSERT INTO chunks (id, document_id, text, start, end, page, heading, token_count, vector)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -153,7 +157,7 @@ def write_store(real: Path, size: int, folder: Path) -> dict[str, Any]:
     source.close()
     settings = read_settings(real)
     (folder / MANIFEST_NAME).write_text(
-        json.dumps({"format_version": 2, "settings": settings.to_json(), "documents": 0, "chunks": size})
+        json.dumps({"format_version": FORMAT_VERSION, "settings": settings.to_json(), "documents": 0, "chunks": size})
     )
     return {"real_chunks": real_count, "synthetic_chunks": size - real_count}
 
