@@ -17,11 +17,13 @@ backends are compared on the very same vectors, and nothing is embedded twice.
 
 from __future__ import annotations
 
+import atexit
 import fcntl
 import hashlib
 import json
 import os
 import shutil
+import tempfile
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -153,18 +155,39 @@ MILVUS_FILE = "index.db"
 
 
 def _ensure_milvus_lite(corpus: Path | Sequence[Path], recipe: IndexRecipe, cache_dir: Path, show_progress: bool) -> str:
-    """The folder index of ``recipe`` copied into a Milvus Lite file (cached like the folders), as a ``milvus://`` location."""
+    """The folder index of ``recipe`` copied into a Milvus Lite file (cached like the folders), as the
+    ``milvus://`` location of this process's own copy of it (see ``_private_copy``)."""
+    key = index_key(corpus, recipe)
+    final = cache_dir / key
+    if not (final / "complete").is_file():
+        _build_milvus_lite(corpus, recipe, cache_dir, show_progress)
+    return _private_copy(final / MILVUS_FILE)
+
+
+def _private_copy(lite_file: Path) -> str:
+    """A copy of a cached Milvus Lite file for this process alone, removed when the process ends.
+
+    Why: Milvus Lite serves one process per file (a file lock), while the folder store lets any number
+    of runs read one cached index; two `make eval-gate` runs at once (two checkouts on one machine)
+    failed on the shared cache. The copy is cheap (54 MB for SciFact, under a second).
+    """
+    folder = Path(tempfile.mkdtemp(prefix="rag-eval-milvus-"))
+    shutil.copytree(lite_file, folder / MILVUS_FILE, ignore=shutil.ignore_patterns("LOCK"))
+    atexit.register(shutil.rmtree, folder, True)
+    return f"milvus://{folder / MILVUS_FILE}"
+
+
+def _build_milvus_lite(corpus: Path | Sequence[Path], recipe: IndexRecipe, cache_dir: Path, show_progress: bool) -> None:
+    """Copy the folder index of ``recipe`` into a Milvus Lite file in the cache (nothing re-embedded)."""
     from index.milvus_store import release_lite
 
     key = index_key(corpus, recipe)
     final = cache_dir / key
-    if (final / "complete").is_file():
-        return f"milvus://{final / MILVUS_FILE}"
     folder = ensure_index(corpus, replace(recipe, store="folder"), cache_dir, show_progress=show_progress)
     with open(cache_dir / f".{key}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if (final / "complete").is_file():
-            return f"milvus://{final / MILVUS_FILE}"
+            return
         staging = cache_dir / f".{key}.building"
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir()
@@ -178,4 +201,3 @@ def _ensure_milvus_lite(corpus: Path | Sequence[Path], recipe: IndexRecipe, cach
         (staging / "complete").write_text("")
         shutil.rmtree(final, ignore_errors=True)
         os.replace(staging, final)
-    return f"milvus://{final / MILVUS_FILE}"

@@ -29,11 +29,13 @@ file replaces (the file is not known as added, so it is read again).
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import itertools
 import json
 import logging
 import math
+import os
 import re
 import threading
 import time
@@ -110,8 +112,12 @@ class MilvusStore:
         """A client for ``location`` (a Lite file's folder is created first)."""
         if location.is_lite:
             Path(location.uri).parent.mkdir(parents=True, exist_ok=True)
+            _check_lite_is_free(location)
+        # Milvus Lite's in-process gRPC server refuses pymilvus's 10-second keepalive pings ("too_many_pings",
+        # logged as errors on stderr of a long-lived `rag chat`); a connection inside one process needs none.
+        options = {"grpc_options": {"grpc.keepalive_time_ms": 3_600_000}} if location.is_lite else {}
         try:
-            return MilvusClient(uri=location.uri, token=location.token)
+            return MilvusClient(uri=location.uri, token=location.token, **options)
         except MilvusException as error:
             raise IndexStoreError(f"{location.display}: cannot connect to Milvus ({error.message})") from None
 
@@ -652,6 +658,29 @@ class MilvusStore:
 
 
 _CHUNK_FIELDS = ["chunk_id", "document_id", "source", "title", "text", "start", "end", "page", "heading", "token_count", "blocks"]
+
+
+def _check_lite_is_free(location: MilvusLocation) -> None:
+    """Raise ``IndexStoreError`` when another process has the Milvus Lite file open.
+
+    Why check first: Milvus Lite serves one process per file (a file lock); when another holds it,
+    the client logs Lite's traceback and says only "Open local milvus failed". A file this process
+    already serves (pymilvus reuses its engine) is not checked: our own lock would look taken.
+    """
+    from milvus_lite.server_manager import server_manager_instance
+
+    lock_path = Path(location.uri) / "LOCK"  # Lite's lock file (milvus_lite.db.MilvusLite._acquire_lock)
+    if os.path.abspath(location.uri) in server_manager_instance._servers or not lock_path.exists():
+        return
+    with open(lock_path, "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise IndexStoreError(
+                f"{location.display}: another process has this Milvus Lite file open (Lite serves one process"
+                " at a time: stop it, e.g. a running `rag chat`, or use a Milvus server)"
+            ) from None
+        fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def release_lite(path: str | Path) -> None:

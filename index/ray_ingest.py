@@ -175,6 +175,7 @@ def chunk_and_embed_files(
         context.enable_progress_bars = False  # the driver draws its own
         context.print_on_execution_start = False
         actors = options.actors or max(1, int(ray.cluster_resources().get("CPU", 1)))
+        actors = min(actors, len(jobs))  # an actor more than there are files would only load a model
         rows = [{"path": os.fsencode(job.path), "known": json.dumps(job.known_hashes)} for job in jobs]
         dataset = ray.data.from_items(rows, override_num_blocks=min(len(rows), MAX_BLOCKS))
         # On a local Ray an actor that died would die again (this machine is all there is), and with

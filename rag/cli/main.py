@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -136,20 +138,21 @@ def add(
             raise _fail(str(error)) from None
     try:
         limits = IngestLimits.from_env(max_file_mb=max_file_mb, max_seconds_per_file=max_seconds_per_file)
-        report = add_to_index(
-            index_dir,
-            paths or [],
-            model=model,
-            chunker=chunker,
-            prune=prune,
-            rebuild=rebuild,
-            show_progress=not quiet,
-            embedder_kind=embedder,
-            vector_index=vector_index,
-            follow_symlinks=follow_symlinks,
-            limits=limits,
-            ray=ray_options,
-        )
+        with _ray_session(ray_options):
+            report = add_to_index(
+                index_dir,
+                paths or [],
+                model=model,
+                chunker=chunker,
+                prune=prune,
+                rebuild=rebuild,
+                show_progress=not quiet,
+                embedder_kind=embedder,
+                vector_index=vector_index,
+                follow_symlinks=follow_symlinks,
+                limits=limits,
+                ray=ray_options,
+            )
     except (IndexStoreError, ModelNotFoundError, ValueError) as error:
         raise _fail(str(error)) from None
     except ConnectionError as error:  # Ray's: no cluster at the address given
@@ -157,6 +160,23 @@ def add(
     _print_add_report(report, index_dir)
     if report.nothing_added:
         raise typer.Exit(code=1)
+
+
+@contextmanager
+def _ray_session(options: RayOptions | None) -> Iterator[None]:
+    """Ray connected (a local Ray started) for the whole of ``rag add --ray``, before the index is opened.
+
+    Why before: starting a local Ray forks its processes, and with a Milvus index open its gRPC
+    client then logs a line for each fork; a cluster that cannot be reached is reported before the
+    index is touched. The cost: an add with nothing changed still starts Ray (about 10 s here).
+    """
+    if options is None:
+        yield
+        return
+    from index.ray_ingest import import_ray, ray_session
+
+    with ray_session(import_ray(), options):
+        yield
 
 
 def _ray_options(address: str | None) -> RayOptions:

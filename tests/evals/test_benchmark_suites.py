@@ -49,6 +49,7 @@ def test_scifact_meets_its_baseline_and_targets(tmp_path: Path) -> None:
 
 
 @pytest.mark.benchmark
+@pytest.mark.timeout(1800)  # 10 minutes at load 9 here (Milvus Lite is a pure-Python engine): room for a busier CI
 def test_scifact_on_milvus_lite_is_within_a_hundredth_of_the_folder(tmp_path: Path) -> None:
     """The scifact suite's index copied into Milvus Lite (same vectors, nothing re-embedded) and searched there:
     nDCG@10 of each mode within 0.01 of the folder's baseline (issue 15)."""
@@ -88,5 +89,9 @@ def test_shared_corpus_answers_hold_their_baseline(tmp_path: Path) -> None:
     runs = _run_suite_against_baseline("shared_corpus_answers", tmp_path)
     assert set(runs) == {"answer", "dev", "heldout"}
     metrics = runs["answer"]
-    # Off-topic questions were all declined before issue 11's work; that must stay so.
+    # Off-topic questions were all declined before issue 11's work; that must stay so. Issue 11's targets
+    # met since (0.9 and 0.019 measured when these lines were written): 8 of 10 near-topic questions
+    # declined, at most 5 % of the answerable ones.
     assert metrics["abstention_off_topic"] == 1.0
+    assert metrics["abstention_near_topic"] >= 0.8
+    assert metrics["false_abstention_rate"] <= 0.05

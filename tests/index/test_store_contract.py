@@ -319,3 +319,31 @@ def test_without_the_milvus_extra_a_milvus_index_names_the_extra(monkeypatch) ->
     monkeypatch.setitem(sys.modules, "pymilvus", None)  # as if not installed: importing it raises ImportError
     with pytest.raises(IndexStoreError, match=r'pip install "rag-assistant\[milvus\]"'):
         open_store("milvus:///tmp/no-extra/index.db")
+
+
+def test_a_milvus_lite_file_another_process_holds_is_refused_with_why(tmp_path: Path) -> None:
+    """Milvus Lite serves one process per file: the second gets one line saying so, not Lite's traceback."""
+    import subprocess
+    import sys
+
+    from index.store import IndexStoreError
+
+    location = location_in(tmp_path, "milvus-lite")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"""
+import sys, time
+from index.store import IndexSettings
+from index.stores import create_store
+create_store({location!r}, IndexSettings(embedding_model="toy", dimension=2))
+print("holding", flush=True)
+time.sleep(120)
+"""],
+        cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+        with pytest.raises(IndexStoreError, match="another process has this Milvus Lite file open"):
+            open_store(location)
+    finally:
+        holder.kill()
+        holder.wait()
