@@ -642,14 +642,7 @@ def _rebuild(
     shutil.rmtree(staging, ignore_errors=True)
     new_store = IndexStore.create(staging, settings)
     with old_store.writer_lock():
-        stored = (old_store.get_document(info.id) for info in old_store.documents())
-        ingestor = Ingestor(new_store, embedder, show_progress, limits)
-        re_embedded = ingestor.add_documents(_reread((d for d in stored if d is not None), ingestor))
-        report = ingestor.add(paths, prune=prune, follow_symlinks=follow_symlinks, ray=ray)
-        # The summary counts the re-embedded documents' chunks too (it used to say "0 chunks embedded").
-        report.chunks_embedded += re_embedded.chunks_embedded
-        report.seconds += re_embedded.seconds
-        new_store.record_added_folders(old_store.added_folders())
+        report = _refill(old_store, new_store, embedder, paths, prune, show_progress, follow_symlinks, limits, ray)
         old_store.close()
         new_store.close()
         _carry_over(index_dir, staging)
@@ -683,16 +676,34 @@ def _rebuild_milvus(
         MilvusStore.open(staging).drop()
     new_store = MilvusStore.create(staging, settings)
     with old_store.writer_lock():
-        stored = (old_store.get_document(info.id) for info in old_store.documents())
-        ingestor = Ingestor(new_store, embedder, show_progress, limits)
-        re_embedded = ingestor.add_documents(_reread((d for d in stored if d is not None), ingestor))
-        report = ingestor.add(paths, prune=prune, follow_symlinks=follow_symlinks, ray=ray)
-        report.chunks_embedded += re_embedded.chunks_embedded
-        report.seconds += re_embedded.seconds
-        new_store.record_added_folders(old_store.added_folders())
+        report = _refill(old_store, new_store, embedder, paths, prune, show_progress, follow_symlinks, limits, ray)
         old_store.drop()
         old_store.close()
         new_store.rename(location.collection).close()
+    return report
+
+
+def _refill(
+    old_store: Store,
+    new_store: Store,
+    embedder: Embedder,
+    paths: Sequence[str | Path],
+    prune: bool,
+    show_progress: bool,
+    follow_symlinks: bool,
+    limits: IngestLimits | None,
+    ray: RayOptions | None,
+) -> AddReport:
+    """Fill a rebuild's new store: the old store's documents (re-read from their files where they
+    still exist), then ``paths``; both stores' kinds rebuild through this one function."""
+    stored = (old_store.get_document(info.id) for info in old_store.documents())
+    ingestor = Ingestor(new_store, embedder, show_progress, limits)
+    re_embedded = ingestor.add_documents(_reread((d for d in stored if d is not None), ingestor))
+    report = ingestor.add(paths, prune=prune, follow_symlinks=follow_symlinks, ray=ray)
+    # The summary counts the re-embedded documents' chunks too (it used to say "0 chunks embedded").
+    report.chunks_embedded += re_embedded.chunks_embedded
+    report.seconds += re_embedded.seconds
+    new_store.record_added_folders(old_store.added_folders())
     return report
 
 
