@@ -21,7 +21,13 @@ from typing import TYPE_CHECKING, Any
 
 from index.bm25 import tokenize
 from rag.answering.citations import ABSTENTION_TEXT, SupportCheck, citation_for, is_abstention, verify_citations
-from rag.answering.compose import complete_sentence, is_how_to, number_by_appearance, question_parts
+from rag.answering.compose import (
+    complete_sentence,
+    is_how_to,
+    number_by_appearance,
+    question_parts,
+    without_repeated_units,
+)
 from rag.answering.conversation import heuristic_standalone, is_follow_up, llm_standalone, normalise_history
 from rag.answering.extractive import DOCUMENT_MIN_CHUNKS, ExtractiveAnswerer, ExtractiveSettings, ScoredSentence
 from rag.answering.prompt import answer_messages
@@ -225,9 +231,9 @@ class Assistant:
     def _stream_extractive(
         self, chosen: list[ScoredSentence], passages: list[Passage], how_to: bool = False
     ) -> Iterator[AnswerDelta]:
-        units = [
-            complete_sentence(passages[s.passage_index], s.passage_index, s.span, how_to) for s in chosen
-        ]
+        units = without_repeated_units(
+            [complete_sentence(passages[s.passage_index], s.passage_index, s.span, how_to) for s in chosen]
+        )
         markers, ordered = number_by_appearance(units, passages)
         pieces = [unit.text(markers[unit.passage_index]) for unit in units]
         for number, piece in enumerate(pieces):

@@ -21,7 +21,7 @@ from index.structure import whole_lists
 from rag.answering.sentences import Span, split_sentences
 from rag.types import Passage
 
-__all__ = ["AnswerUnit", "complete_sentence", "is_how_to", "number_by_appearance", "question_parts"]
+__all__ = ["AnswerUnit", "complete_sentence", "is_how_to", "number_by_appearance", "question_parts", "without_repeated_units"]
 
 HOW_TO_LEAD_SENTENCES = 2
 """How many sentences may stand between a how-to answer's sentence and its example."""
@@ -97,6 +97,24 @@ def complete_sentence(passage: Passage, index: int, span: Span, how_to: bool) ->
         lead = Span(text[span.start : holder_end].rstrip(), span.start, span.start + len(text[span.start : holder_end].rstrip()))
         return AnswerUnit(index, lead, _limited(text[next_start:next_end]), "code")
     return AnswerUnit(index, span)
+
+
+def without_repeated_units(units: Sequence[AnswerUnit]) -> list[AnswerUnit]:
+    """``units`` less any whose quote another unit's quote already holds.
+
+    A how-to answer's first sentence brings the rest of its paragraph with the example; when the
+    second chosen sentence is in that paragraph it would be shown again, example and all ("How do I
+    listen for an event only once?" printed the ``once()`` example twice). Compared as shown text, so
+    a sentence found again in another chunk of the same section counts too.
+    """
+    kept: list[AnswerUnit] = []
+    for unit in units:
+        shown = unit.quote.clean
+        if any(shown in other.quote.clean for other in kept):
+            continue
+        kept = [other for other in kept if other.quote.clean not in shown]
+        kept.append(unit)
+    return kept
 
 
 def _continuation(text: str, blocks: Sequence[tuple[int, int, str]], position: int) -> str:

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from index.structure import classify_blocks
 from index.types import Chunk
-from rag.answering.compose import complete_sentence, is_how_to, number_by_appearance, question_parts
+from rag.answering.compose import (
+    complete_sentence,
+    is_how_to,
+    number_by_appearance,
+    question_parts,
+    without_repeated_units,
+)
 from rag.answering.sentences import split_sentences
 from rag.types import Passage
 
@@ -88,3 +94,16 @@ def test_the_wrapped_line_of_a_list_item_is_no_sentence_of_its_own() -> None:
     sentences = [span.clean for span, _ in quotable_sentences(_markdown_passage(STREAMS))]
     assert not any(s.startswith("[`connect()`][] functions") for s in sentences), sentences
     assert any(s.startswith("* `listener` {Function} Common parameter of the [`connect()`][] functions") for s in sentences)
+
+
+def test_a_second_sentence_inside_the_first_ones_how_to_paragraph_is_not_shown_again() -> None:
+    # "How do I listen for an event only once in Node.js?" showed the once() example twice: the first
+    # sentence brought its whole paragraph and the example, then the paragraph's second sentence did too.
+    passage = _passage()
+    chosen = [_sentence(passage, "The most useful"), _sentence(passage, "It creates")]
+    units = without_repeated_units([complete_sentence(passage, 0, span, how_to=True) for span in chosen])
+    assert len(units) == 1 and units[0].quote.text.startswith("The most useful")
+    assert units[0].quote.text.endswith("For example:") and units[0].block.startswith("def ask")
+    # Two sentences that do not hold each other both stay.
+    apart = [_sentence(passage, "The most useful"), _sentence(passage, "The defaults")]
+    assert len(without_repeated_units([complete_sentence(passage, 0, s, how_to=False) for s in apart])) == 2
