@@ -436,6 +436,7 @@ _SPEECH_CUE = re.compile(
     re.IGNORECASE,
 )
 _PRONOUN_CUE = re.compile(r"\b(?:he|she|they)\s+(?:\w+\s+)?(?:said|says|told|tells|added|argued|wrote|warned)\b", re.IGNORECASE)
+_PRONOUNS = frozenset("he she they it him her them you we i".split())
 SPEAKER_CUE_WORDS = 5
 """How many words after the speaker's name a verb of saying may stand ("Scott Bessent confirmed", "Bloomberg argued")."""
 
@@ -453,7 +454,9 @@ def speaker_quoted(question: str, sentences: Sequence[tuple[str, str]]) -> bool:
     if not match:
         return True
     names = {w.lower() for w in re.findall(r"[A-Za-z][\w'’-]*", match.group("who"))} - {"the", "a", "an", "of"}
-    if not names:
+    if not names or names & _PRONOUNS:
+        # "What did she say ...?" is a follow-up about whoever the conversation named: the sentences
+        # cannot tell who "she" is, so this check has nothing to go on (the answer is scored as usual).
         return True
     for passage, sentence in sentences:
         words = re.findall(r"[A-Za-z][\w'’-]*", sentence)
