@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import logging
 import re
-from collections import OrderedDict
 from collections.abc import Iterable, Iterator
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from index.bm25 import tokenize
@@ -97,29 +97,22 @@ class Assistant:
         self.mode = mode
         self.search_options = dict(search_options or {})
         self.vectors = EncodingCache(retriever.embedder.encode)
+        # The last DOCUMENT_STEMS_KEPT documents' stems are remembered (fs.md takes ~0.1 s to read and stem).
+        self.document_stems = lru_cache(maxsize=DOCUMENT_STEMS_KEPT)(self._read_document_stems)
         self.extractive = ExtractiveAnswerer(
             self.vectors.encode,
             settings,
             document_frequencies=retriever.store.term_document_frequencies,
             document_stems=self.document_stems,
         )
-        self._document_stems: OrderedDict[str, frozenset[str] | None] = OrderedDict()
 
-    def document_stems(self, document_id: str) -> frozenset[str] | None:
-        """The stems of a document's whole text, or None when it has fewer than ``DOCUMENT_MIN_CHUNKS`` chunks
-        (or is gone); the last ``DOCUMENT_STEMS_KEPT`` documents asked about are remembered."""
-        if document_id in self._document_stems:
-            self._document_stems.move_to_end(document_id)
-            return self._document_stems[document_id]
+    def _read_document_stems(self, document_id: str) -> frozenset[str] | None:
+        """The stems of a document's whole text, or None when it has fewer than ``DOCUMENT_MIN_CHUNKS`` chunks (or is gone)."""
         store = self.retriever.store
-        stems = None
-        if len(store.rows_for_documents([document_id])) >= DOCUMENT_MIN_CHUNKS:
-            document = store.get_document(document_id)
-            stems = frozenset(tokenize(f"{document.title}\n{document.text}")) if document is not None else None
-        self._document_stems[document_id] = stems
-        while len(self._document_stems) > DOCUMENT_STEMS_KEPT:
-            self._document_stems.popitem(last=False)
-        return stems
+        if len(store.rows_for_documents([document_id])) < DOCUMENT_MIN_CHUNKS:
+            return None
+        document = store.get_document(document_id)
+        return frozenset(tokenize(f"{document.title}\n{document.text}")) if document is not None else None
 
     def standalone_query(self, question: str, history: History = None) -> str:
         """``question`` rewritten to stand alone: by the LLM when there is one, else by the heuristic."""
