@@ -15,9 +15,10 @@
 - ``sources``: gold files, matched against the end of a cited document's path;
 - ``code`` (how-to questions): the answer must show one of these lines of the example;
 - ``reject``: strings a right answer must not hold (a sentence cut at "so that", the wrong API);
-- ``split``: ``dev`` (looked at while tuning) or ``heldout`` (not looked at).
+- ``split``: ``dev`` (looked at while tuning), ``heldout`` (seen only in aggregate) or ``unseen`` (never
+  used while tuning).
 
-Metrics (each for all questions, and again for each split as runs ``dev`` and ``heldout``):
+Metrics (each for all questions, and again for each split as runs ``dev``, ``heldout`` and ``unseen``):
 
 - ``right_with_valid_citation``: answerable and follow-up questions whose answer holds every answer group,
   no rejected string, cites a gold source, and whose citations are all valid (the quote is the document's

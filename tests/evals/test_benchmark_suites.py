@@ -87,7 +87,7 @@ def test_questions_from_another_corpus_are_declined(tmp_path: Path) -> None:
 @pytest.mark.benchmark
 def test_shared_corpus_answers_hold_their_baseline(tmp_path: Path) -> None:
     runs = _run_suite_against_baseline("shared_corpus_answers", tmp_path)
-    assert set(runs) == {"answer", "dev", "heldout"}
+    assert set(runs) == {"answer", "dev", "heldout", "unseen"}
     metrics = runs["answer"]
     # Off-topic questions were all declined before issue 11's work; that must stay so. Issue 11's targets
     # met since (0.9 and 0.019 measured when these lines were written): 8 of 10 near-topic questions
