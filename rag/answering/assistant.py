@@ -29,7 +29,13 @@ from rag.answering.compose import (
     without_repeated_units,
 )
 from rag.answering.conversation import heuristic_standalone, is_follow_up, llm_standalone, normalise_history
-from rag.answering.extractive import DOCUMENT_MIN_CHUNKS, ExtractiveAnswerer, ExtractiveSettings, ScoredSentence
+from rag.answering.extractive import (
+    DOCUMENT_MIN_CHUNKS,
+    ExtractiveAnswerer,
+    ExtractiveSettings,
+    ScoredSentence,
+    section_leads,
+)
 from rag.answering.prompt import answer_messages
 from rag.answering.sentences import EncodingCache
 from rag.llm import stream_text
@@ -99,11 +105,13 @@ class Assistant:
         self.vectors = EncodingCache(retriever.embedder.encode)
         # The last DOCUMENT_STEMS_KEPT documents' stems are remembered (fs.md takes ~0.1 s to read and stem).
         self.document_stems = lru_cache(maxsize=DOCUMENT_STEMS_KEPT)(self._read_document_stems)
+        self.section_leads = lru_cache(maxsize=DOCUMENT_STEMS_KEPT)(self._read_section_leads)
         self.extractive = ExtractiveAnswerer(
             self.vectors.encode,
             settings,
             document_frequencies=retriever.store.term_document_frequencies,
             document_stems=self.document_stems,
+            section_leads=self.section_leads,
         )
 
     def _read_document_stems(self, document_id: str) -> frozenset[str] | None:
@@ -113,6 +121,10 @@ class Assistant:
             return None
         document = store.get_document(document_id)
         return frozenset(tokenize(f"{document.title}\n{document.text}")) if document is not None else None
+
+    def _read_section_leads(self, document_id: str) -> frozenset[int]:
+        """The document offsets of the sentences that open the document's sections (none when it is gone)."""
+        return section_leads(self.retriever.store.document_chunks(document_id)[0])
 
     def standalone_query(self, question: str, history: History = None) -> str:
         """``question`` rewritten to stand alone: by the LLM when there is one, else by the heuristic."""

@@ -10,6 +10,7 @@ import pytest
 
 from rag import Retriever
 from rag.answering.assistant import Assistant
+from rag.answering.extractive import section_leads
 from rag.types import Answer
 
 
@@ -93,6 +94,29 @@ def test_a_sentence_naming_a_method_or_linking_a_term_is_prose_that_answers(assi
     answer = _ask(assistant, "How do I create a TCP server?")
     _cites_validly(assistant, answer, "net.md")
     assert "Creates a new TCP" in answer.text
+
+
+@pytest.mark.slow
+def test_the_sentences_opening_a_section_are_its_prose_not_its_parameter_list(assistant: Assistant) -> None:
+    store = assistant.retriever.store
+    net = next(info.id for info in store.documents() if info.id.endswith("net.md"))
+    text = store.get_document(net).text
+    leads = section_leads(store.document_chunks(net)[0])
+    heading = text.index("## `net.createServer(")
+    assert text.index("Creates a new TCP or [IPC][] server.", heading) in leads
+    # Neither a parameter's wrapped line nor its "**Default:**" opens the section.
+    assert text.index("automatically end the writable side", heading) not in leads
+    assert not any(text[at:].startswith("**Default:**") for at in leads)
+    assert text.index("This class is used to create a TCP or [IPC][] server.") in leads
+
+
+@pytest.mark.slow
+def test_a_section_named_by_the_question_answers_with_its_opening_sentence(assistant: Assistant) -> None:
+    # Before: "If used, these symbols indicate the kind of parameter ...: positional-only,
+    # positional-or-keyword, and keyword-only." from the section above, which only names them.
+    answer = _ask(assistant, "What are keyword-only arguments?")
+    _cites_validly(assistant, answer, "controlflow")
+    assert "To mark parameters as keyword-only" in answer.text
 
 
 @pytest.mark.slow
