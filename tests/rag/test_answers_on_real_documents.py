@@ -83,6 +83,24 @@ def test_listening_once_in_node_is_the_first_documented_api(assistant: Assistant
 
 
 @pytest.mark.slow
+def test_a_follow_up_asking_for_the_counterpart_action_finds_its_api(assistant: Assistant) -> None:
+    # "it" is the event listened for; "listen ... only once" is not carried, so the once() passages do not
+    # crowd out removeListener(), and the follow-up's own verb "remove" chooses the sentence.
+    answer = _ask(assistant, "How do I remove it again?", after="How do I listen for an event only once in Node.js?")
+    assert "removeListener" in answer.text
+    _cites_validly(assistant, answer, "events.md")
+
+
+@pytest.mark.slow
+def test_a_follow_up_about_the_person_asked_about_is_answered_not_declined(assistant: Assistant) -> None:
+    # Declined before: its confidence counted "he" as a word the answer must hold, "network" too (the answer
+    # names a network, CNBC, not the word) and "tell" missed "told"; the cosine was the vague "did he tell?".
+    answer = _ask(assistant, "Which network did he tell?", after="What did Bessent say about the talks?")
+    assert "CNBC" in answer.text
+    _cites_validly(assistant, answer, "us-china-ai-safety-talks")
+
+
+@pytest.mark.slow
 def test_a_question_the_article_cannot_answer_is_declined(assistant: Assistant) -> None:
     answer = _ask(assistant, "What did Elon Musk say about the US-China AI talks?")
     assert answer.abstained and not answer.citations
