@@ -96,6 +96,9 @@ class IndexStore:
         # commit after this instance loaded them; a write must then reload first, or the derived
         # files it saves would be stamped current while lacking the other process's chunks.
         self._view_generation = 0
+        self._document_ids: dict[int, str] = {}
+        self._document_ids_generation = -1
+        self._document_ids_complete = False
 
     # ---- opening and creating -------------------------------------------------------------
 
@@ -650,9 +653,30 @@ class IndexStore:
         return self._bm25.document_frequencies(stems)
 
     def document_ids(self, rows: Sequence[int]) -> dict[int, str]:
-        """row -> document id for chunk rows (cheap: no text is read)."""
-        query = f"SELECT rowid, document_id FROM chunks WHERE rowid IN {_ROWS_PARAMETER}"
-        return dict(self._db.execute(query, (_rows_json(rows),)))
+        """row -> document id for chunk rows (cheap: no text is read).
+
+        Answered from memory while the store's generation is unchanged: a per-document search asks for
+        about 200 rows a query, and SQLite took 0.7 ms p50 / 1.8 ms p95 of SciFact's 9 / 14 ms for them
+        (idle machine). An index of up to ``_DOCUMENT_IDS_PRELOAD_CHUNKS`` chunks is read whole on first use
+        (12k SciFact chunks: a few ms, from the covering index on document_id); a bigger one remembers
+        the rows it is asked for, up to the same number. A commit by anyone (this process or another)
+        bumps the generation, which starts the memo again, since SQLite may give a deleted chunk's row
+        id to a new chunk.
+        """
+        generation = self.generation
+        if generation != self._document_ids_generation or len(self._document_ids) > _DOCUMENT_IDS_MEMO_ROWS:
+            self._document_ids = {}
+            self._document_ids_generation = generation
+            self._document_ids_complete = False
+            if self.counts()[1] <= _DOCUMENT_IDS_PRELOAD_CHUNKS:
+                self._document_ids = dict(self._db.execute("SELECT rowid, document_id FROM chunks"))
+                self._document_ids_complete = True
+        memo = self._document_ids
+        unknown = [] if self._document_ids_complete else [row for row in rows if row not in memo]
+        if unknown:
+            query = f"SELECT rowid, document_id FROM chunks WHERE rowid IN {_ROWS_PARAMETER}"
+            memo.update(self._db.execute(query, (_rows_json(unknown),)))
+        return {row: memo[row] for row in rows if row in memo}
 
     def resolve(self, hits: list[tuple[int, float]]) -> list[tuple[StoredChunk, float]]:
         """``(row, score)`` pairs as ``(StoredChunk, score)``, in order; rows no longer stored are left out."""
@@ -662,6 +686,11 @@ class IndexStore:
     def status(self) -> IndexStatus:
         return _status(self.index_dir, self.settings, self._db, self.vector_index_kind)
 
+
+_DOCUMENT_IDS_PRELOAD_CHUNKS = 200_000
+"""Indexes of up to this many chunks keep every row's document id in memory (about 25 MB at the limit)."""
+_DOCUMENT_IDS_MEMO_ROWS = 200_000
+"""Bigger ones remember at most this many rows' document ids, then start again."""
 
 _ROWS_PARAMETER = "(SELECT value FROM json_each(?))"
 """Row ids passed as one JSON array: one statement text whatever their number, so SQLite's statement
