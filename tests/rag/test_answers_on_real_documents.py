@@ -83,6 +83,19 @@ def test_listening_once_in_node_is_the_first_documented_api(assistant: Assistant
 
 
 @pytest.mark.slow
+def test_a_sentence_naming_a_method_or_linking_a_term_is_prose_that_answers(assistant: Assistant) -> None:
+    # "__init__()" and "[IPC][]" counted as code characters, which put these sentences at a fifth of their
+    # score: "Of course, the __init__() method may have arguments ..." and "This class is used to create
+    # a TCP or [IPC][] server." answered instead.
+    answer = _ask(assistant, "What does the __init__ method of a class do?")
+    _cites_validly(assistant, answer, "classes")
+    assert "automatically invokes" in answer.text
+    answer = _ask(assistant, "How do I create a TCP server?")
+    _cites_validly(assistant, answer, "net.md")
+    assert "Creates a new TCP" in answer.text
+
+
+@pytest.mark.slow
 def test_a_question_the_article_cannot_answer_is_declined(assistant: Assistant) -> None:
     answer = _ask(assistant, "What did Elon Musk say about the US-China AI talks?")
     assert answer.abstained and not answer.citations
