@@ -168,16 +168,27 @@ class Assistant:
         """The answer as it is written: text deltas, then a final delta whose ``answer`` is the checked Answer."""
         if not question or not question.strip():
             raise ValueError("the question is empty")
-        question = question.strip()
-        standalone = self.standalone(question, history)
+        standalone, scope = self.prepare(question.strip(), history)
+        yield from self.stream_prepared(standalone, self.retrieve(standalone.query, scope), scope)
+
+    def prepare(self, question: str, history: History = None) -> tuple[Standalone, list[str]]:
+        """``question`` made to stand alone, and the documents the conversation is about (none unless a follow-up).
+
+        ``stream`` and the LangChain chain (:mod:`rag.answering.runnable`) both start here, so a follow-up is
+        handled the same way by the CLI, the page, the HTTP and MCP servers and the chain.
+        """
         messages = normalise_history(history)
         scope = self.conversation_documents(messages) if messages and is_follow_up(question) else []
-        query = standalone.query
-        passages = self.retrieve(query, scope)
+        return self.standalone(question, messages), scope
+
+    def stream_prepared(
+        self, standalone: Standalone, passages: list[Passage], scope: list[str] | None = None
+    ) -> Iterator[AnswerDelta]:
+        """What ``stream`` does after retrieving ``passages`` for ``standalone.query``."""
         resolved = standalone.resolved if standalone.antecedent else ""
-        for delta in self.stream_answer(question, standalone.scored, passages, scope, resolved=resolved):
+        for delta in self.stream_answer(standalone.question, standalone.scored, passages, scope, resolved=resolved):
             if delta.answer is not None:
-                delta.answer.query = query  # what retrieval searched for: feedback keeps it
+                delta.answer.query = standalone.query  # what retrieval searched for: feedback keeps it
             yield delta
 
     def stream_answer(

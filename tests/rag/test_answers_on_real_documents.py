@@ -51,6 +51,18 @@ def test_the_readme_follow_up_about_unsupported_citations_answers(guide: Assista
     _cites_validly(guide, answer, "asking-questions.md")
 
 
+def test_the_langchain_chain_handles_a_follow_up_as_the_assistant_does(guide: Assistant) -> None:
+    # The CLI, the page and both servers answer through Assistant.stream; the chain prepares the same way
+    # (before, it searched without the conversation's documents and scored the carried terms as the question).
+    first = guide.ask("How do I add files to the index?")
+    history = [{"role": "user", "content": "How do I add files to the index?"}, {"role": "assistant", "content": first.text}]
+    direct = guide.ask("And how do I remove them?", history=history)
+    chained = guide.as_runnable().invoke({"question": "And how do I remove them?", "history": history})
+    assert "--prune" in chained.text
+    assert (chained.text, chained.query) == (direct.text, direct.query)
+    assert [p.chunk_id for p in chained.passages] == [p.chunk_id for p in direct.passages]
+
+
 # ---- the shared corpus (slow: one index of it for the session)
 
 
