@@ -233,11 +233,10 @@ _HOW_TO_ACTION = re.compile(
     re.IGNORECASE,
 )
 # "How are citations checked?", "What is a tuple?", "What does the pass statement do?": the thing asked about.
-_SUBJECT = re.compile(
-    r"^\s*(?:how|what|why|when|where)\s+(?:is|are|was|were|does|do)\s+(?P<subject>[^?]+?)"
-    r"(?:\s+(?:\w+ed|do|done|made|used|for))?\s*\?*\s*$",
-    re.IGNORECASE,
-)
+_SUBJECT = re.compile(r"^\s*(?:how|what|why|when|where)\s+(?:is|are|was|were|does|do)\s+(?P<rest>[^?]+)", re.IGNORECASE)
+# Words after the subject of "what does X do", "how is X made": the question's verb, not its subject.
+_SUBJECT_VERBS = frozenset("do does done make made use used mean means work works".split())
+
 # "What did Bessent say about the talks?": the person asked about.
 _PERSON_ASKED = re.compile(
     r"^\s*(?i:what|when|where|why|how|which\s+\w+)\s+(?i:did|does|do|has|had|will|would|was|is)\s+"
@@ -254,6 +253,9 @@ _PHRASE_END = _PREPOSITIONS | frozenset(
 _THING_PRONOUNS = {"it": 1, "them": 2, "they": 2, "one": 1, "ones": 2}
 """Pronouns that stand for a thing, and the number (1 singular, 2 plural) they take."""
 _PERSON_PRONOUNS = frozenset("he she him her".split())
+_NOT_BEFORE_ONE = frozenset("which this that the each any every no a another some can could do does should would".split())
+MAX_ANTECEDENT_WORDS = 6
+"""An antecedent longer than this many words is likely a clause the rule misread, not a noun phrase."""
 
 
 def _resolve_pronoun(question: str, previous: str, answer: str) -> tuple[str, str, str]:
@@ -275,37 +277,64 @@ def _resolve_pronoun(question: str, previous: str, answer: str) -> tuple[str, st
         if names:
             return _replace_word(question, person, names[0]), names[0], previous
         return question, "", previous
+    things = [
+        word
+        for position, word in enumerate(lowered)
+        if word in _THING_PRONOUNS
+        # "one" after "which", "this", "how can": a determiner or "someone", not a pronoun for the thing.
+        and not (word in ("one", "ones") and position > 0 and lowered[position - 1] in _NOT_BEFORE_ONE)
+    ]
     # "it" before "one": "How can one remove it?" asks about "it".
-    thing = next((w for w in sorted(words, key=lambda w: w.lower() in ("one", "ones")) if w.lower() in _THING_PRONOUNS), None)
+    thing = next((words[lowered.index(t)] for t in sorted(things, key=lambda t: t in ("one", "ones"))), None)
     if thing is None or "there" in lowered:
         return question, "", previous
-    antecedent, rest = _object_of(previous)
+    antecedent, rest = _object_of(previous, acting=bool(_HOW_TO_ACTION.match(question)))
     if not antecedent:
         return question, "", previous
     return _replace_word(question, thing, antecedent), antecedent, rest
 
 
-def _object_of(previous: str) -> tuple[str, str]:
-    """The noun phrase the previous question acts on or asks about, and the text after it ("", "" if none)."""
+def _object_of(previous: str, acting: bool) -> tuple[str, str]:
+    """The noun phrase the previous question acts on or asks about, and the text after it to carry ("", "" if none).
+
+    The object of a how-to question counts only when the follow-up is ``acting`` on something itself ("How do
+    I remove it?"): "Does it work on Windows?" after "How do I watch a file?" asks about the watching.
+    """
     action = _HOW_TO_ACTION.match(previous)
     if action:
-        rest = action.group("rest").split()
-        while rest and rest[0].lower() in _PREPOSITIONS:
-            rest = rest[1:]  # "listen *for* an event"
-        phrase: list[str] = []
-        for word in rest:
-            if word.lower() in _PHRASE_END or word.lower().endswith("ly"):
-                break
-            phrase.append(word)
-        after = rest[len(phrase) :]
+        if not acting:
+            return "", ""
+        phrase, after = _noun_phrase(action.group("rest").split())
         # The adverbs of the previous action ("only once") are not carried; its places and objects are ("in Python").
         while after and after[0].lower() not in _PREPOSITIONS:
             after = after[1:]
-        return " ".join(phrase), " ".join(after)
+        return phrase, " ".join(after)
     subject = _SUBJECT.match(previous)
-    if subject and len(subject.group("subject").split()) <= 5:
-        return subject.group("subject").strip(), ""
+    if subject:
+        phrase, after = _noun_phrase(subject.group("rest").split(), _SUBJECT_VERBS)
+        # What follows the subject ("checked", "paused in Node.js") is carried.
+        return phrase, " ".join(after)
     return "", ""
+
+
+def _noun_phrase(words: list[str], verbs: frozenset[str] = frozenset()) -> tuple[str, list[str]]:
+    """The noun phrase ``words`` start with (a leading preposition skipped: "listen *for* an event"), and the rest.
+
+    The phrase ends before a preposition other than "of", an adverb ("only", "-ly"), a conjunction, or, when
+    ``verbs`` are given (after "what is/does"), a participle or one of ``verbs``. Longer than
+    ``MAX_ANTECEDENT_WORDS`` words, it is no phrase the rule can trust: ("", words).
+    """
+    while words and words[0].lower() in _PREPOSITIONS:
+        words = words[1:]
+    phrase: list[str] = []
+    for word in words:
+        lower = word.lower()
+        if lower in _PHRASE_END or lower.endswith("ly") or (verbs and (lower in verbs or lower.endswith("ed"))):
+            break
+        phrase.append(word)
+    if not phrase or len(phrase) > MAX_ANTECEDENT_WORDS:
+        return "", words
+    return " ".join(phrase), words[len(phrase) :]
 
 
 def _replace_word(text: str, word: str, replacement: str) -> str:

@@ -278,7 +278,7 @@ class ExtractiveAnswerer:
         ``context`` holds terms carried over from the conversation (see :mod:`rag.answering.conversation`): they
         count for the cosine and, at ``CONTEXT_TERM_WEIGHT``, for the word matches, because the
         follow-up's own words say what is asked ("how much will it *cost*"). ``resolved`` is the follow-up
-        with its pronoun replaced (``Standalone.resolved``); given, it stands for question and context in the cosine.
+        with its pronoun replaced (``Standalone.resolved``); given, its cosine, not the blend's, counts for the confidence.
         """
         candidates = _candidates(passages)
         if not candidates:
@@ -291,13 +291,21 @@ class ExtractiveAnswerer:
             asked.append(resolved)
         encodings = self.encode(asked + texts)
         sentences = encodings[len(asked) :]
+        vectors = np.array([e.vector for e in sentences])
         if context:
-            # Half the question alone (what is asked), half with its context (what it is about); a follow-up
-            # whose pronoun was resolved is about what its resolved form says ("Which network did Bessent tell?").
-            blend = encodings[2].vector if resolved else encodings[0].vector + encodings[1].vector
-            cosines = np.array([e.vector for e in sentences]) @ (blend / max(float(np.linalg.norm(blend)), 1e-9))
+            # Half the question alone (what is asked), half with its context (what it is about): for a follow-up
+            # whose pronoun was resolved, its resolved form ("How much will rebuilding the lighthouse cost?").
+            blend = encodings[0].vector + encodings[2 if resolved else 1].vector
+            cosines = vectors @ (blend / max(float(np.linalg.norm(blend)), 1e-9))
         else:
-            cosines = np.array([e.vector for e in sentences]) @ encodings[0].vector
+            cosines = vectors @ encodings[0].vector
+        # Whether the passages answer at all is judged on the whole question: a follow-up whose pronoun was
+        # resolved on its resolved form ("Which network did Bessent tell?", not "Which network did he tell?").
+        # The sentence is still chosen by the blend above, so the follow-up's own words weigh twice: scored on
+        # the resolved form alone, "How much will rebuilding the lighthouse cost?" chose the sentence on
+        # rebuilding it, not the cost (and shared_corpus_answers' follow-ups were 1.0 with either, 0.9 when the
+        # blend was the question and the question with its context).
+        understood = vectors @ encodings[2].vector if context and resolved else cosines
         sentence_stems = [set(tokenize(span.text)) for _, span, _ in candidates]
         matched_stems = sentence_stems
         if context:
@@ -314,7 +322,7 @@ class ExtractiveAnswerer:
         scored = []
         for number, (index, span, factor) in enumerate(candidates):
             cosine = float(cosines[number])
-            relevance = (lexical[number] + cosine) / 2
+            relevance = (lexical[number] + float(understood[number])) / 2
             prose = prose_score(span.text)
             prose_factor = 1.0 if prose >= settings.min_prose else prose
             new_stems = len(sentence_stems[number] - question_stems)

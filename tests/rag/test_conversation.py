@@ -75,9 +75,12 @@ def test_it_is_the_object_of_the_previous_how_to_question_not_its_action() -> No
     assert follow_up.resolved == "And how do I remove files?" and follow_up.context == "index"
 
 
-def test_one_is_the_subject_of_a_previous_how_is_question() -> None:
+def test_a_thing_is_the_subject_of_a_previous_how_is_or_what_is_question() -> None:
     follow_up = resolve_follow_up("What happens when one is not supported?", _after("How are citations checked?"))
     assert follow_up.antecedent == "citations"
+    follow_up = resolve_follow_up("How much will rebuilding it cost?", _after("Why was the lighthouse on the north pier dark?"))
+    assert follow_up.resolved == "How much will rebuilding the lighthouse cost?" and "pier" in follow_up.context
+    assert resolve_follow_up("What does it return?", _after("What does fs.readFile() do?")).antecedent == "fs.readFile()"
 
 
 def test_he_is_the_person_the_previous_question_names() -> None:
@@ -88,20 +91,14 @@ def test_he_is_the_person_the_previous_question_names() -> None:
 
 
 def test_a_pronoun_without_a_known_antecedent_is_left_with_the_previous_question_carried() -> None:
-    follow_up = resolve_follow_up("How much will rebuilding it cost?", _after("Why was the lighthouse on the north pier dark?"))
-    assert follow_up.resolved == "How much will rebuilding it cost?" and not follow_up.antecedent
-    assert "lighthouse" in follow_up.context
-
-
-def test_short_follow_up_without_pronoun_carries_context() -> None:
-    history = [{"role": "user", "content": "How do I read a file in Node.js?"}, {"role": "assistant", "content": "x"}]
-    query = heuristic_standalone("and synchronously?", history)
-    assert "file" in query and "Node.js" in query
-
-
-def test_follow_up_of_a_follow_up_reaches_back_one_more_turn() -> None:
-    history = HISTORY + [{"role": "user", "content": "When did he say it?"}, {"role": "assistant", "content": "In May."}]
-    assert "safety" in heuristic_standalone("Where was that?", history)
+    # "it" is the watching, not the file: only a follow-up that acts on something takes the previous object.
+    follow_up = resolve_follow_up("Does it work on Windows?", _after("How do I watch a file for changes in Node.js?"))
+    assert follow_up.resolved == "Does it work on Windows?" and not follow_up.antecedent
+    assert follow_up.context == "watch file changes Node.js"
+    # "Which one" is no pronoun.
+    assert resolve_follow_up("Which one is faster?", _after("How do I read a file synchronously or asynchronously?")).resolved == (
+        "Which one is faster?"
+    )
 
 
 def test_llm_rewrites_the_follow_up() -> None:
