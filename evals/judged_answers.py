@@ -246,10 +246,12 @@ def summarise_judged(results: Sequence[JudgedResult]) -> dict[str, float]:
 
 def _confidence(assistant: Any, question: str, history: Any, answer: Any) -> float:
     """What the abstention threshold saw for this question (recomputed outside the timing; vectors are cached)."""
-    query = assistant.standalone_query(question, history)
-    context = query[len(question) :].strip() if query.startswith(question) else ""
-    asked = question if query.startswith(question) else query
-    return assistant.extractive.score(asked, answer.passages, context).confidence
+    standalone = assistant.standalone(question, history)
+    scored = standalone.scored  # as Assistant.stream scores it
+    context = scored[len(question) :].strip() if scored.startswith(question) else ""
+    asked = question if scored.startswith(question) else scored
+    resolved = standalone.resolved if standalone.antecedent else ""
+    return assistant.extractive.score(asked, answer.passages, context, resolved=resolved).confidence
 
 
 def run_judged_suite(suite: dict[str, Any], retriever: Any, out_dir: Path) -> dict[str, Any]:

@@ -160,6 +160,12 @@ _LIGHT_STEMS = frozenset(
         "itself themselves"
     )
 )
+_PRONOUN_STEMS = frozenset(tokenize("he she him her his hers they them their theirs it its one ones"))
+_ANSWER_KIND = re.compile(
+    r"^\W*(?:and\s+)?(?:which|what|whose)\s+(?!(?:is|are|was|were|do|does|did|has|have|had|can|could|will|would|should|may|might|happens?|happened)\b)(?P<kind>[a-z]+)\b",
+    re.IGNORECASE,
+)
+"""The noun after "which/what" names the kind of thing the answer is, which the answer need not say."""
 COVERAGE_MIN_CHUNKS = 500
 """Collections smaller than this do not lower confidence for words they lack."""
 COVERAGE_PREFIX = 4
@@ -286,6 +292,7 @@ class ExtractiveAnswerer:
         passages: Sequence[str | Passage],
         context: str = "",
         passage_factors: Sequence[float] | None = None,
+        resolved: str = "",
     ) -> Scoring:
         """Every sentence of ``passages`` (texts or Passages, best-ranked first) with its score, best first.
 
@@ -295,7 +302,8 @@ class ExtractiveAnswerer:
         ``passage_factors`` (one a passage) scale its sentences' scores, not the confidence.
         ``context`` holds terms carried over from the conversation (see :mod:`rag.answering.conversation`): they
         count for the cosine and, at ``CONTEXT_TERM_WEIGHT``, for the word matches, because the
-        follow-up's own words say what is asked ("how much will it *cost*").
+        follow-up's own words say what is asked ("how much will it *cost*"). ``resolved`` is the follow-up
+        with its pronoun replaced (``Standalone.resolved``); given, its cosine, not the blend's, counts for the confidence.
         """
         candidates = _candidates(passages)
         if not candidates:
@@ -304,16 +312,32 @@ class ExtractiveAnswerer:
         passages = [_text_of(p) for p in passages]
         texts = [span.clean for _, span, _ in candidates]
         asked = [question, f"{question} {context}"] if context else [question]
+        if context and resolved:
+            asked.append(resolved)
         encodings = self.encode(asked + texts)
         sentences = encodings[len(asked) :]
+        vectors = np.array([e.vector for e in sentences])
         if context:
-            # Half the question alone (what is asked), half with its context (what it is about).
-            blend = encodings[0].vector + encodings[1].vector
-            cosines = np.array([e.vector for e in sentences]) @ (blend / max(float(np.linalg.norm(blend)), 1e-9))
+            # Half the question alone (what is asked), half with its context (what it is about): for a follow-up
+            # whose pronoun was resolved, its resolved form ("How much will rebuilding the lighthouse cost?").
+            blend = encodings[0].vector + encodings[2 if resolved else 1].vector
+            cosines = vectors @ (blend / max(float(np.linalg.norm(blend)), 1e-9))
         else:
-            cosines = np.array([e.vector for e in sentences]) @ encodings[0].vector
+            cosines = vectors @ encodings[0].vector
+        # Whether the passages answer at all is judged on the whole question: a follow-up whose pronoun was
+        # resolved on its resolved form ("Which network did Bessent tell?", not "Which network did he tell?").
+        # The sentence is still chosen by the blend above, so the follow-up's own words weigh twice: scored on
+        # the resolved form alone, "How much will rebuilding the lighthouse cost?" chose the sentence on
+        # rebuilding it, not the cost (and shared_corpus_answers' follow-ups were 1.0 with either, 0.9 when the
+        # blend was the question and the question with its context).
+        understood = vectors @ encodings[2].vector if context and resolved else cosines
         sentence_stems = [set(tokenize(span.text)) for _, span, _ in candidates]
-        lexical = _stem_match(question, context, sentence_stems, self.document_frequencies)
+        matched_stems = sentence_stems
+        if context:
+            # A follow-up's own words are few, so each counts: a form the stems miss ("told" for "tell") is
+            # matched through its lemma. (Follow-ups only: standalone questions' scoring is measured without.)
+            matched_stems = [stems | _sentence_lemma_stems(span.text) for stems, (_, span, _) in zip(sentence_stems, candidates)]
+        lexical = _stem_match(question, context, matched_stems, self.document_frequencies)
         token_match, passage_match = _token_match(
             encodings[0], encodings[1] if context else None, candidates, sentences
         )
@@ -325,7 +349,7 @@ class ExtractiveAnswerer:
         scored = []
         for number, (index, span, factor) in enumerate(candidates):
             cosine = float(cosines[number])
-            relevance = (lexical[number] + cosine) / 2
+            relevance = (lexical[number] + float(understood[number])) / 2
             prose = prose_score(span.text)
             prose_factor = 1.0 if prose >= settings.min_prose else prose
             new_stems = len(sentence_stems[number] - question_stems)
@@ -550,6 +574,13 @@ def _lemma_stems(stem: str, question: str) -> set[str]:
     return found - {stem}
 
 
+def _sentence_lemma_stems(sentence: str) -> set[str]:
+    """The stems of the lemmas of ``sentence``'s words ("he told CNBC" -> {"he", "tell", "cnbc"}); see ``_lemma_stems``."""
+    import simplemma
+
+    return set(tokenize(" ".join(simplemma.lemmatize(w.lower(), lang="en") for w in re.findall(r"[A-Za-z]+", sentence))))
+
+
 def _lemma_in(stem: str, question: str, stems: frozenset[str] | set[str]) -> bool:
     """Whether a word of ``question`` whose stem is ``stem`` has a lemma whose stem is in ``stems``."""
     return bool(_lemma_stems(stem, question) & set(stems))
@@ -703,6 +734,12 @@ def _stem_match(
     ``document_frequencies`` is given, else among the candidate sentences.
     """
     own = [t for t in dict.fromkeys(tokenize(question)) if t not in _QUESTION_STEMS]
+    if context:
+        # A follow-up's pronoun stands for what the context names: "he" is no word an answer must contain. Nor
+        # is the kind of thing asked for ("Which *network* did he tell?" is answered by "he told CNBC").
+        kind = _ANSWER_KIND.match(question)
+        asked_kind = set(tokenize(kind.group("kind"))) if kind else set()
+        own = [t for t in own if t not in _PRONOUN_STEMS and t not in asked_kind]
     stems = list(dict.fromkeys(own + [t for t in tokenize(context) if t not in _QUESTION_STEMS]))
     if document_frequencies is not None and stems:
         count, frequencies = document_frequencies(stems)

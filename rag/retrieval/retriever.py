@@ -196,12 +196,10 @@ class Retriever:
             # so on an idle second core the BM25 time (about a millisecond on SciFact) leaves the wall time.
             asked = 2 * depth if per_document else depth  # as _candidates' first round asks
             lexical = self._lexical_pool.submit(self.store.bm25_hits, query, asked, allowed_rows)
-        try:
-            with _one_thread():
-                vector = self.embedder.embed_query(query) if mode != "bm25" else None
-        finally:
-            if lexical is not None:
-                fetched["bm25"] = (asked, lexical.result())
+        with _one_thread():
+            vector = self.embedder.embed_query(query) if mode != "bm25" else None
+        if lexical is not None:
+            fetched["bm25"] = (asked, lexical.result())
         while True:
             ranked, exhausted = self._candidates(query, vector, depth, mode, allowed_rows, fetched, per_document)
             if per_document:

@@ -126,10 +126,11 @@ def _rows_of(store: IndexStore, document_id: str) -> list[int]:
 
 @pytest.mark.parametrize("preload", [True, False], ids=["whole index in memory", "rows remembered"])
 def test_document_ids_follow_deletes_row_reuse_and_other_processes_writes(store, tmp_path, monkeypatch, preload):
-    """document_ids answers from memory (a per-document search's SQLite lookups were 0.7 ms of 9): a row id
-    SQLite hands to a new chunk after a delete, or a write by another process, must never be answered stale."""
+    """document_ids and chunk fetches answer from memory (a per-document search's SQLite lookups were 0.7 ms of 9):
+    a row id SQLite hands to a new chunk after a delete, or a write by another process, must never be answered stale."""
     if not preload:
-        monkeypatch.setattr("index.store._DOCUMENT_IDS_PRELOAD_CHUNKS", 0)
+        monkeypatch.setattr("index.store._PRELOAD_CHUNKS", 0)
+        monkeypatch.setattr("index.store._PRELOAD_DOCUMENTS", 0)
     store.write_documents([_document("first", ["alpha one", "alpha two"])])
     store.save()
     rows = _rows_of(store, "first")
@@ -148,3 +149,13 @@ def test_document_ids_follow_deletes_row_reuse_and_other_processes_writes(store,
     other.close()
     third = _rows_of(store, "third")
     assert store.document_ids(third + reused) == {row: "third" for row in third}
+    assert {hit.source for hit in store.get_chunks(third).values()} == {"/docs/third.txt"}
+
+    document, chunks, vectors = _document("third", ["gamma one", "gamma two"])
+    retitled = Document(id="third", source="/docs/moved/third.txt", title="Gamma", text=document.text, metadata={"sha256": "x"})
+    other = IndexStore.open(tmp_path / "idx")
+    other.write_documents([(retitled, chunks, vectors)])
+    other.save()
+    other.close()
+    fetched = store.get_chunks(_rows_of(store, "third")).values()
+    assert {(hit.source, hit.title) for hit in fetched} == {("/docs/moved/third.txt", "Gamma")}

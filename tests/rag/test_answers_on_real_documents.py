@@ -52,6 +52,18 @@ def test_the_readme_follow_up_about_unsupported_citations_answers(guide: Assista
     _cites_validly(guide, answer, "asking-questions.md")
 
 
+def test_the_langchain_chain_handles_a_follow_up_as_the_assistant_does(guide: Assistant) -> None:
+    # The CLI, the page and both servers answer through Assistant.stream; the chain prepares the same way
+    # (before, it searched without the conversation's documents and scored the carried terms as the question).
+    first = guide.ask("How do I add files to the index?")
+    history = [{"role": "user", "content": "How do I add files to the index?"}, {"role": "assistant", "content": first.text}]
+    direct = guide.ask("And how do I remove them?", history=history)
+    chained = guide.as_runnable().invoke({"question": "And how do I remove them?", "history": history})
+    assert "--prune" in chained.text
+    assert (chained.text, chained.query) == (direct.text, direct.query)
+    assert [p.chunk_id for p in chained.passages] == [p.chunk_id for p in direct.passages]
+
+
 # ---- the shared corpus (slow: one index of it for the session)
 
 
@@ -81,6 +93,24 @@ def test_listening_once_in_node_is_the_first_documented_api(assistant: Assistant
     answer = _ask(assistant, "How do I listen for an event only once in Node.js?")
     _cites_validly(assistant, answer, "events.md")
     assert "eventEmitter.once()" in answer.text and "NodeEventTarget" not in answer.text
+
+
+@pytest.mark.slow
+def test_a_follow_up_asking_for_the_counterpart_action_finds_its_api(assistant: Assistant) -> None:
+    # "it" is the event listened for; "listen ... only once" is not carried, so the once() passages do not
+    # crowd out removeListener(), and the follow-up's own verb "remove" chooses the sentence.
+    answer = _ask(assistant, "How do I remove it again?", after="How do I listen for an event only once in Node.js?")
+    assert "removeListener" in answer.text
+    _cites_validly(assistant, answer, "events.md")
+
+
+@pytest.mark.slow
+def test_a_follow_up_about_the_person_asked_about_is_answered_not_declined(assistant: Assistant) -> None:
+    # Declined before: its confidence counted "he" as a word the answer must hold, "network" too (the answer
+    # names a network, CNBC, not the word) and "tell" missed "told"; the cosine was the vague "did he tell?".
+    answer = _ask(assistant, "Which network did he tell?", after="What did Bessent say about the talks?")
+    assert "CNBC" in answer.text
+    _cites_validly(assistant, answer, "us-china-ai-safety-talks")
 
 
 @pytest.mark.slow
