@@ -35,6 +35,12 @@ Every sentence of the retrieved passages is scored (:meth:`ExtractiveAnswerer.sc
   {Function} ...") at 0.8, and a 1.15 factor, for how-to questions, on sentences that say how ("use",
   "by ...ing", a call, a colon before code).
 
+The best sentence then gives way to an earlier one of its document that names the same API
+(:func:`_first_documented`) or, for "What is X?" and "What does X do?", that opens with X ("A tuple
+consists of ..." before "Empty tuples are constructed ...", :func:`_first_definition`), when that scores at
+least 0.7 of it: ``shared_corpus_answers`` 0.926 -> 0.944 (dev 0.880 -> 0.920, held out 0.966), no answer
+of SQuAD half A changed.
+
 The best sentence answers and the next best sentence *of the same passage, or of another chunk of the
 same section of the same document*, joins it when it scores at least ``second_sentence_ratio`` of it: a
 passage of another document costs citation precision more than it adds answers. (Same passage only, as
@@ -240,6 +246,8 @@ class Scoring:
     document uses somewhere, when that document is long (``DOCUMENT_MIN_CHUNKS``); 1 otherwise."""
     speaker_quoted: bool = True
     """False when the question asks what someone said and no sentence reports them saying anything."""
+    subject: tuple[str, ...] = ()
+    """The stems of what a "What is X?" or "What does X do?" question asks about (:func:`asked_subject`)."""
 
     def same_place(self, first: int, second: int) -> bool:
         """Whether passages ``first`` and ``second`` (indexes) are one passage or chunks of one section of one document."""
@@ -379,7 +387,7 @@ class ExtractiveAnswerer:
         quoted = speaker_quoted(question, [(passages[index], span.text) for index, span, _ in candidates])
         return Scoring(
             scored, self._coverage(question, passages_in), positions, frozenset(question_stems), sections, support,
-            quoted,
+            quoted, asked_subject(question),
         )
 
     def _leads(self, passage: str | Passage) -> frozenset[int]:
@@ -496,7 +504,7 @@ class ExtractiveAnswerer:
         scored = scoring.sentences
         if not scored or scoring.confidence < self.settings.abstain_below:
             return []
-        best = _first_documented(scoring)
+        best = _first_definition(scoring, _first_documented(scoring))
         chosen = [best]
         for candidate in scored:
             if candidate is best:
@@ -626,6 +634,63 @@ def _first_documented(scoring: Scoring) -> ScoredSentence:
         and scoring.positions[candidate.passage_index][0] == document
         and scoring.positions[candidate.passage_index][1] + candidate.span.start < best_at
         and _api_names(candidate.span.text, scoring.question_stems) & names
+    ]
+    return min(earlier, key=lambda c: scoring.positions[c.passage_index][1] + c.span.start) if earlier else best
+
+
+_SUBJECT_QUESTION = re.compile(
+    r"^\s*what\s+(?:(?:is|are)\s+(?P<x>.+?)(?:\s+(?:made(?:\s+up)?\s+of|composed\s+of|used\s+for|for))?"
+    r"|does\s+(?P<y>.+?)\s+do)\s*\?*\s*$",
+    re.IGNORECASE,
+)
+DEFINITION_RATIO = 0.7
+"""How close to the best an earlier sentence defining the question's subject must score to be preferred."""
+
+
+def asked_subject(question: str) -> tuple[str, ...]:
+    """The stems of X in "What is/are X (made of, for)?" and "What does X do?"; empty for other questions.
+
+    >>> asked_subject("What is a tuple made of?"), asked_subject("How do I read a file?")
+    (('tupl',), ())
+    """
+    match = _SUBJECT_QUESTION.match(question)
+    if not match:
+        return ()
+    words = tokenize(match.group("x") or match.group("y"))
+    return tuple(dict.fromkeys(t for t in words if t not in _QUESTION_STEMS and t not in _LIGHT_STEMS))
+
+
+def _defines(sentence: str, subject: tuple[str, ...]) -> bool:
+    """Whether ``sentence`` opens with the subject ("A tuple consists of ...", "Tuples are ..."; not "Empty tuples")."""
+    first = re.match(r"\W*(\w+)", sentence)
+    if not first or not subject:
+        return False
+    opening = first.group(1).lower()
+    if opening not in ("a", "an", "the") and not set(tokenize(opening)) & set(subject):
+        return False
+    return set(tokenize(sentence)[: len(subject)]) == set(subject)
+
+
+def _first_definition(scoring: Scoring, best: ScoredSentence) -> ScoredSentence:
+    """``best``, or an earlier sentence of its document that opens with the asked subject, when it scores nearly as well.
+
+    Documents define a term where they introduce it ("A tuple consists of a number of values separated by
+    commas"), then say more about it ("Empty tuples are constructed by ..."): for "What is X?" a sentence
+    with X as its subject, at least ``DEFINITION_RATIO`` of the best (without its section-opening factor),
+    earlier in the same document, is preferred.
+    """
+    if not scoring.subject or scoring.positions is None:
+        return best
+    document, offset = scoring.positions[best.passage_index]
+    best_at = offset + best.span.start
+    threshold = DEFINITION_RATIO * best.score / best.lead
+    earlier = [
+        candidate
+        for candidate in scoring.sentences
+        if candidate.score >= threshold
+        and scoring.positions[candidate.passage_index][0] == document
+        and scoring.positions[candidate.passage_index][1] + candidate.span.start <= best_at
+        and _defines(candidate.span.text, scoring.subject)
     ]
     return min(earlier, key=lambda c: scoring.positions[c.passage_index][1] + c.span.start) if earlier else best
 

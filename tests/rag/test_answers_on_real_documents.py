@@ -150,6 +150,15 @@ def test_a_section_named_by_the_question_answers_with_its_opening_sentence(assis
 
 
 @pytest.mark.slow
+def test_what_something_is_answers_with_the_sentence_that_first_defines_it(assistant: Assistant) -> None:
+    # Before: "Though tuples may seem similar to lists, they are often used in different situations ...",
+    # which the section says after defining them.
+    answer = _ask(assistant, "What are tuples?")
+    _cites_validly(assistant, answer, "datastructures")
+    assert answer.text.startswith("A tuple consists of a number of values separated by commas")
+
+
+@pytest.mark.slow
 def test_a_question_the_article_cannot_answer_is_declined(assistant: Assistant) -> None:
     answer = _ask(assistant, "What did Elon Musk say about the US-China AI talks?")
     assert answer.abstained and not answer.citations
