@@ -33,7 +33,8 @@ Every sentence of the retrieved passages is scored (:meth:`ExtractiveAnswerer.sc
   follow-ups work: 0.926. Three or four opening sentences instead of two: 0.889 (held out 0.897). Not kept
   either, as no answer of the suite became right: API parameter and return list items ("* `listener`
   {Function} ...") at 0.8, and a 1.15 factor, for how-to questions, on sentences that say how ("use",
-  "by ...ing", a call, a colon before code).
+  "by ...ing", a call, a colon before code); nor the first chunk of a section whose heading names the
+  question added as a sixth passage (Assistant.retrieve; 0.944 unchanged after the rule below).
 
 The best sentence then gives way to an earlier one of its document that names the same API
 (:func:`_first_documented`) or, for "What is X?" and "What does X do?", that opens with X ("A tuple
