@@ -11,7 +11,9 @@
   the conversation), ``off_topic`` or ``near_topic`` (the documents do not answer either: the assistant
   should abstain);
 - ``answers``: groups of accepted strings; the answer must hold one string of *every* group (two-part
-  questions have two groups), compared after SQuAD's normalisation;
+  questions have two groups), compared after SQuAD's normalisation, or after it with punctuation read as
+  a word break (:func:`holds_answer`: SQuAD's alone deletes it, so "`fs.readFile()`" became "fsreadfile"
+  and never held "readFile");
 - ``sources``: gold files, matched against the end of a cited document's path;
 - ``code`` (how-to questions): the answer must show one of these lines of the example;
 - ``reject``: strings a right answer must not hold (a sentence cut at "so that", the wrong API);
@@ -46,7 +48,7 @@ from typing import Any
 
 from evals.answers import AnswerSuiteSettings, _percentile, contains_gold, normalize_answer, without_markers
 
-__all__ = ["JudgedQuestion", "JudgedResult", "run_judged_suite", "summarise_judged"]
+__all__ = ["JudgedQuestion", "JudgedResult", "holds_answer", "run_judged_suite", "summarise_judged"]
 
 KINDS = ("answerable", "follow_up", "off_topic", "near_topic")
 
@@ -134,6 +136,25 @@ def read_judged_questions(path: Path) -> list[JudgedQuestion]:
     return questions
 
 
+_PUNCTUATION = re.compile(r"[^\w\s]|_")
+
+
+def holds_answer(text: str, accepted: Sequence[str]) -> bool:
+    """Whether ``text`` holds one of the ``accepted`` strings, on word boundaries.
+
+    Compared twice: after SQuAD's normalisation (:func:`evals.answers.contains_gold`), and after it with
+    every punctuation mark a space. SQuAD's deletes punctuation, which suits prose but glues code names
+    together: an answer naming "`fs.readFile()`" read as "fsreadfile", which does not hold "readFile".
+
+    >>> holds_answer("The `fs.readFile()` method reads a file.", ["readFile"])
+    True
+    >>> holds_answer("The readFileSync() method", ["readFile"]), holds_answer("Denver's Broncos", ["Denvers"])
+    (False, True)
+    """
+    spaced = _PUNCTUATION.sub(" ", text)
+    return contains_gold(text, accepted) or contains_gold(spaced, [_PUNCTUATION.sub(" ", a) for a in accepted])
+
+
 def _is_gold(source: str, golds: Sequence[str]) -> bool:
     source = Path(source).as_posix()
     return any(source == gold or source.endswith("/" + gold) for gold in golds)
@@ -179,7 +200,7 @@ def judge(question: JudgedQuestion, answer: Any, seconds: float, store: Any, fur
         return result
     rejected = any(normalize_answer(r) and normalize_answer(r) in normalize_answer(answer.text) for r in question.reject)
     rejected = rejected or any(r in answer.text for r in question.reject)
-    result.right = all(contains_gold(text, group) for group in question.answers) and not rejected
+    result.right = all(holds_answer(text, group) for group in question.answers) and not rejected
     result.cites_gold = any(_is_gold(source, question.sources) for source in cited)
     result.valid_citations = _citations_valid(answer, store)
     markers = {c.marker: c.source for c in answer.citations}
@@ -226,10 +247,12 @@ def summarise_judged(results: Sequence[JudgedResult]) -> dict[str, float]:
 
 def _confidence(assistant: Any, question: str, history: Any, answer: Any) -> float:
     """What the abstention threshold saw for this question (recomputed outside the timing; vectors are cached)."""
-    query = assistant.standalone_query(question, history)
-    context = query[len(question) :].strip() if query.startswith(question) else ""
-    asked = question if query.startswith(question) else query
-    return assistant.extractive.score(asked, answer.passages, context).confidence
+    standalone = assistant.standalone(question, history)
+    scored = standalone.scored  # as Assistant.stream scores it
+    context = scored[len(question) :].strip() if scored.startswith(question) else ""
+    asked = question if scored.startswith(question) else scored
+    resolved = standalone.resolved if standalone.antecedent else ""
+    return assistant.extractive.score(asked, answer.passages, context, resolved=resolved).confidence
 
 
 def run_judged_suite(suite: dict[str, Any], retriever: Any, out_dir: Path) -> dict[str, Any]:

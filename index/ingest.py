@@ -668,15 +668,17 @@ def _rebuild_milvus(
     """Build a fresh Milvus index in a staging collection from the stored documents, then put it in the old one's place."""
     from dataclasses import replace
 
-    from index.milvus_store import MilvusStore
+    from index.milvus_store import MilvusStore, staging_collection
 
     old_store = MilvusStore.open(location)
-    staging = replace(location, collection=f"{location.collection}_rebuild")
+    staging = replace(location, collection=staging_collection(location.collection))
     if store_exists(staging):
         MilvusStore.open(staging).drop()
     new_store = MilvusStore.create(staging, settings)
     with old_store.writer_lock():
         report = _refill(old_store, new_store, embedder, paths, prune, show_progress, follow_symlinks, limits, ray)
+        # Past this mark an interrupted swap is finished by the next open (milvus_store._finish_interrupted_rebuild).
+        new_store.mark_rebuild_complete()
         old_store.drop()
         old_store.close()
         new_store.rename(location.collection).close()

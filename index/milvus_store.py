@@ -125,6 +125,7 @@ class MilvusStore:
     def exists(cls, location: MilvusLocation) -> bool:
         client = cls.connect(location)
         try:
+            _finish_interrupted_rebuild(client, location.collection)
             return bool(client.has_collection(location.collection))
         finally:
             client.close()
@@ -147,6 +148,7 @@ class MilvusStore:
     def open(cls, location: MilvusLocation) -> MilvusStore:
         """Open an existing index. Raises ``IndexNotFoundError`` when the collection is not there."""
         client = cls.connect(location)
+        _finish_interrupted_rebuild(client, location.collection)
         if not client.has_collection(location.collection):
             client.close()
             raise IndexNotFoundError(
@@ -259,6 +261,11 @@ class MilvusStore:
     def close(self) -> None:
         self._client.close()
 
+    def mark_rebuild_complete(self) -> None:
+        """Note in a rebuild's staging index that it holds everything: from here on the swap is finished
+        on the next open if it is interrupted (see :func:`_finish_interrupted_rebuild`)."""
+        self._set_meta(REBUILD_COMPLETE, True)
+
     def drop(self) -> None:
         """Remove both collections (what ``--rebuild`` does to the old index once the new one is complete)."""
         for name in (self._chunks, self._documents):
@@ -269,7 +276,9 @@ class MilvusStore:
         self._client.rename_collection(self._chunks, collection)
         self._client.rename_collection(self._documents, f"{collection}_documents")
         self._client.close()
-        return MilvusStore.open(replace(self.milvus, collection=collection))
+        store = MilvusStore.open(replace(self.milvus, collection=collection))
+        store._client.delete(store._documents, filter=f"key == {_quote('meta:' + REBUILD_COMPLETE)}")
+        return store
 
     # ---- what the interface names ----------------------------------------------------------
 
@@ -772,3 +781,41 @@ def _outgrown(nlist: int, wanted: int) -> bool:
 
 
 __all__ = ["MilvusStore", "SettingsMismatchError", "release_lite"]
+
+
+REBUILD_COMPLETE = "rebuild_complete"
+"""Settings row a rebuild's staging index gets once it holds every document, before the old index is dropped."""
+
+
+def staging_collection(collection: str) -> str:
+    """The collection a ``--rebuild`` of ``collection`` fills before it takes the old one's place."""
+    return f"{collection}_rebuild"
+
+
+def _finish_interrupted_rebuild(client: MilvusClient, collection: str) -> None:
+    """Complete a ``--rebuild`` that stopped between dropping the old index and renaming the new one into place.
+
+    A rebuild fills ``<collection>_rebuild``, marks it complete, drops the old collections, then renames
+    the new ones. Milvus has no transaction over these steps, so a crash between them left the index
+    missing (or its chunks without their documents collection) with every document in the staging
+    collections. A staging index marked complete is the one the user asked for: its swap is finished
+    here. One that is not marked complete is left to the next rebuild, which starts it again.
+    """
+    staging = staging_collection(collection)
+    staging_documents = f"{staging}_documents"
+    if not client.has_collection(staging_documents):
+        return
+    client.load_collection(staging_documents)
+    marker = client.query(staging_documents, filter=f"key == {_quote('meta:' + REBUILD_COMPLETE)}", output_fields=["key"])
+    if not marker:
+        return
+    log.warning("%s: finishing a rebuild that was interrupted before its new index took the old one's place", collection)
+    if client.has_collection(staging):  # the new chunks are not in place yet: the old ones go first
+        if client.has_collection(collection):
+            client.drop_collection(collection)
+        client.rename_collection(staging, collection)
+    if client.has_collection(f"{collection}_documents"):
+        client.drop_collection(f"{collection}_documents")
+    client.rename_collection(staging_documents, f"{collection}_documents")
+    client.load_collection(f"{collection}_documents")
+    client.delete(f"{collection}_documents", filter=f"key == {_quote('meta:' + REBUILD_COMPLETE)}")

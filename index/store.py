@@ -16,9 +16,9 @@ import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -96,6 +96,7 @@ class IndexStore:
         # commit after this instance loaded them; a write must then reload first, or the derived
         # files it saves would be stamped current while lacking the other process's chunks.
         self._view_generation = 0
+        self._memos: dict[str, _GenerationMemo] = {}  # see _remembered
 
     # ---- opening and creating -------------------------------------------------------------
 
@@ -597,19 +598,23 @@ class IndexStore:
 
     def get_chunks(self, rows: Sequence[int]) -> dict[int, StoredChunk]:
         """Chunks by row id (the ids FAISS and BM25 return)."""
-        found: dict[int, StoredChunk] = {}
         query = (
-            "SELECT c.rowid, c.id, c.document_id, c.text, c.start, c.end, c.page, c.heading, c.token_count,"
-            f" d.source, d.title, c.blocks FROM chunks c JOIN documents d ON d.id = c.document_id"
-            f" WHERE c.rowid IN {_ROWS_PARAMETER}"
+            "SELECT rowid, id, document_id, text, start, end, page, heading, token_count, blocks"
+            f" FROM chunks WHERE rowid IN {_ROWS_PARAMETER}"
         )
-        for row in self._db.execute(query, (_rows_json(rows),)):
-            blocks = () if row[11] == "[]" else tuple(tuple(block) for block in json.loads(row[11]))
+        fetched = self._db.execute(query, (_rows_json(rows),)).fetchall()
+        documents = self._sources_and_titles({row[2] for row in fetched})
+        found: dict[int, StoredChunk] = {}
+        for row in fetched:
+            if row[2] not in documents:  # deleted by another process between the two reads
+                continue
+            blocks = () if row[9] == "[]" else tuple(tuple(block) for block in json.loads(row[9]))
             chunk = Chunk(
                 id=row[1], document_id=row[2], text=row[3], start=row[4], end=row[5],
                 page=row[6], heading=row[7], token_count=row[8], blocks=blocks,
             )
-            found[row[0]] = StoredChunk(row=row[0], chunk=chunk, source=row[9], title=row[10])
+            source, title = documents[row[2]]
+            found[row[0]] = StoredChunk(row=row[0], chunk=chunk, source=source, title=title)
         return found
 
     def rows_for_documents(self, document_ids: Iterable[str]) -> set[int]:
@@ -650,9 +655,53 @@ class IndexStore:
         return self._bm25.document_frequencies(stems)
 
     def document_ids(self, rows: Sequence[int]) -> dict[int, str]:
-        """row -> document id for chunk rows (cheap: no text is read)."""
-        query = f"SELECT rowid, document_id FROM chunks WHERE rowid IN {_ROWS_PARAMETER}"
-        return dict(self._db.execute(query, (_rows_json(rows),)))
+        """row -> document id for chunk rows (cheap: no text is read).
+
+        Answered from memory (see :meth:`_remembered`): a per-document search asks for about 200 rows a
+        query, and SQLite took 0.7 ms p50 / 1.8 ms p95 of SciFact's 9 / 14 ms for them (idle machine).
+        """
+        return self._remembered(
+            "document of row",
+            rows,
+            count_sql="SELECT COUNT(*) FROM chunks",
+            all_sql="SELECT rowid, document_id FROM chunks",  # the covering index on document_id: 12k rows in ~8 ms
+            some_sql=f"SELECT rowid, document_id FROM chunks WHERE rowid IN {_ROWS_PARAMETER}",
+            preload_when_at_most=_PRELOAD_CHUNKS,
+        )
+
+    def _sources_and_titles(self, document_ids: Iterable[str]) -> dict[str, tuple[str, str]]:
+        """document id -> (source, title), from memory like :meth:`document_ids` (a JOIN was 40 % of a chunk fetch)."""
+        return self._remembered(
+            "source and title",
+            list(document_ids),
+            count_sql="SELECT COUNT(*) FROM documents",
+            all_sql="SELECT id, source, title FROM documents",  # 5k SciFact documents in ~14 ms
+            some_sql=f"SELECT id, source, title FROM documents WHERE id IN {_ROWS_PARAMETER}",
+            preload_when_at_most=_PRELOAD_DOCUMENTS,
+        )
+
+    def _remembered(
+        self, name: str, keys: Sequence[Any], *, count_sql: str, all_sql: str, some_sql: str, preload_when_at_most: int
+    ) -> dict[Any, Any]:
+        """``keys``' values (a row's second column, or its further columns as a tuple), kept in memory by generation.
+
+        A commit by anyone (this process or another) bumps the store's generation, which starts the memo
+        again, since SQLite may give a deleted chunk's row id to a new chunk. A table of at most
+        ``preload_when_at_most`` rows is read whole on first use; a bigger one remembers the keys it was
+        asked for (``some_sql`` takes them as one JSON array), up to that many, then starts again. A new
+        memo replaces the old one in one assignment, so a search on another thread never sees it half made.
+        """
+        generation = self.generation
+        memo = self._memos.get(name)
+        if memo is None or memo.generation != generation or len(memo.values) > preload_when_at_most:
+            whole = self._db.execute(count_sql).fetchone()[0] <= preload_when_at_most
+            memo = _GenerationMemo(generation, _key_values(self._db.execute(all_sql)) if whole else {}, whole)
+            self._memos[name] = memo
+        values = memo.values
+        unknown = [] if memo.complete else [key for key in keys if key not in values]
+        if unknown:
+            values.update(_key_values(self._db.execute(some_sql, (json.dumps(unknown),))))
+        return {key: values[key] for key in keys if key in values}
 
     def resolve(self, hits: list[tuple[int, float]]) -> list[tuple[StoredChunk, float]]:
         """``(row, score)`` pairs as ``(StoredChunk, score)``, in order; rows no longer stored are left out."""
@@ -661,6 +710,27 @@ class IndexStore:
 
     def status(self) -> IndexStatus:
         return _status(self.index_dir, self.settings, self._db, self.vector_index_kind)
+
+
+_PRELOAD_CHUNKS = 200_000
+"""Indexes of up to this many chunks keep every row's document id in memory (about 25 MB at the limit)."""
+_PRELOAD_DOCUMENTS = 20_000
+"""... and up to this many documents every document's source and title (a full read of the documents
+table, which holds their texts: 5k SciFact abstracts in about 14 ms)."""
+
+
+@dataclass(frozen=True)
+class _GenerationMemo:
+    """Values read from SQLite at one generation of the store; ``complete`` when the whole table was read."""
+
+    generation: int
+    values: dict[Any, Any]
+    complete: bool
+
+
+def _key_values(rows: Iterable[tuple[Any, ...]]) -> dict[Any, Any]:
+    """First column -> second column, or -> the further columns as a tuple when there are several."""
+    return {row[0]: row[1] if len(row) == 2 else tuple(row[1:]) for row in rows}
 
 
 _ROWS_PARAMETER = "(SELECT value FROM json_each(?))"

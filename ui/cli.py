@@ -95,6 +95,45 @@ def build_demo_index(index_dir: Path, docs_dir: Path) -> None:
     errors.print(f"Demo index ready: {report.added} documents, {report.chunks_embedded} passages.")
 
 
+def relink_demo_docs(index_dir: Path, docs_dir: Path) -> int:
+    """Re-point the demo documents of the default index at ``docs_dir`` when the clone they came from is gone.
+
+    The default index lives in the user's data folder, shared by every checkout; a demo built from a
+    clone that was then deleted kept sources pointing into it, so the page's source links led
+    nowhere. A document counts as a stale demo page when its file no longer exists, it sat in a
+    folder named ``docs`` and ``docs_dir`` has a page of the same name; those pages are added from
+    ``docs_dir`` (the unchanged text embeds again, about 30 passages) and the stale ones removed.
+    The user's own documents are never touched. Returns how many stale documents were replaced.
+    """
+    from index.loaders import source_exists
+    from index.stores import open_store
+
+    pages = {path.name for path in docs_dir.glob("*.md")}
+    store = open_store(index_dir)
+    try:
+        stale = [
+            document_id
+            for document_id, source in store.document_sources().items()
+            if Path(source).name in pages and Path(source).parent.name == "docs" and not source_exists(source)
+        ]
+    finally:
+        store.close()
+    if not stale:
+        return 0
+    from index.ingest import add_to_index
+
+    errors.print(f"The demo documents in {index_dir} point to a folder that is gone; re-linking them to {docs_dir}")
+    add_to_index(index_dir, [docs_dir], show_progress=True)
+    store = open_store(index_dir)
+    try:
+        with store.writer_lock():
+            removed = store.delete_documents(stale)
+            store.save()
+    finally:
+        store.close()
+    return removed
+
+
 def _should_open_browser(requested: bool | None) -> bool:
     if requested is not None:
         return requested
@@ -137,6 +176,8 @@ def _resolve_index(index: str | None) -> Path:
         if index_dir.exists() and any(index_dir.iterdir()):
             raise _fail(f"{index_dir} exists but holds no index; remove it or set ${INDEX_ENV} to another folder")
         build_demo_index(index_dir, docs_dir)
+    elif (docs_dir := find_demo_docs()) is not None:
+        relink_demo_docs(index_dir, docs_dir)
     return index_dir
 
 

@@ -28,8 +28,14 @@ from rag.answering.compose import (
     question_parts,
     without_repeated_units,
 )
-from rag.answering.conversation import heuristic_standalone, is_follow_up, llm_standalone, normalise_history
-from rag.answering.extractive import DOCUMENT_MIN_CHUNKS, ExtractiveAnswerer, ExtractiveSettings, ScoredSentence
+from rag.answering.conversation import Standalone, is_follow_up, llm_standalone, normalise_history, resolve_follow_up
+from rag.answering.extractive import (
+    DOCUMENT_MIN_CHUNKS,
+    ExtractiveAnswerer,
+    ExtractiveSettings,
+    ScoredSentence,
+    section_leads,
+)
 from rag.answering.prompt import answer_messages
 from rag.answering.sentences import EncodingCache
 from rag.llm import stream_text
@@ -99,11 +105,13 @@ class Assistant:
         self.vectors = EncodingCache(retriever.embedder.encode)
         # The last DOCUMENT_STEMS_KEPT documents' stems are remembered (fs.md takes ~0.1 s to read and stem).
         self.document_stems = lru_cache(maxsize=DOCUMENT_STEMS_KEPT)(self._read_document_stems)
+        self.section_leads = lru_cache(maxsize=DOCUMENT_STEMS_KEPT)(self._read_section_leads)
         self.extractive = ExtractiveAnswerer(
             self.vectors.encode,
             settings,
             document_frequencies=retriever.store.term_document_frequencies,
             document_stems=self.document_stems,
+            section_leads=self.section_leads,
         )
 
     def _read_document_stems(self, document_id: str) -> frozenset[str] | None:
@@ -114,14 +122,22 @@ class Assistant:
         document = store.get_document(document_id)
         return frozenset(tokenize(f"{document.title}\n{document.text}")) if document is not None else None
 
+    def _read_section_leads(self, document_id: str) -> frozenset[int]:
+        """The document offsets of the sentences that open the document's sections (none when it is gone)."""
+        return section_leads(self.retriever.store.document_chunks(document_id)[0])
+
     def standalone_query(self, question: str, history: History = None) -> str:
         """``question`` rewritten to stand alone: by the LLM when there is one, else by the heuristic."""
+        return self.standalone(question, history).query
+
+    def standalone(self, question: str, history: History = None) -> Standalone:
+        """``question`` rewritten to stand alone, and the context carried over (none from an LLM's rewrite)."""
         messages = normalise_history(history)
         if not messages:
-            return question
+            return Standalone(question)
         if self.llm is not None:
-            return llm_standalone(question, messages, self.llm)
-        return heuristic_standalone(question, messages)
+            return Standalone(question, llm_standalone(question, messages, self.llm))
+        return resolve_follow_up(question, messages)
 
     def retrieve(self, query: str, scope: list[str] | None = None) -> list[Passage]:
         """The ``k`` passages the answer is drawn from, best first.
@@ -164,22 +180,37 @@ class Assistant:
         """The answer as it is written: text deltas, then a final delta whose ``answer`` is the checked Answer."""
         if not question or not question.strip():
             raise ValueError("the question is empty")
-        question = question.strip()
-        query = self.standalone_query(question, history)
+        standalone, scope = self.prepare(question.strip(), history)
+        yield from self.stream_prepared(standalone, self.retrieve(standalone.query, scope), scope)
+
+    def prepare(self, question: str, history: History = None) -> tuple[Standalone, list[str]]:
+        """``question`` made to stand alone, and the documents the conversation is about (none unless a follow-up).
+
+        ``stream`` and the LangChain chain (:mod:`rag.answering.runnable`) both start here, so a follow-up is
+        handled the same way by the CLI, the page, the HTTP and MCP servers and the chain.
+        """
         messages = normalise_history(history)
         scope = self.conversation_documents(messages) if messages and is_follow_up(question) else []
-        for delta in self.stream_answer(question, query, self.retrieve(query, scope), scope):
+        return self.standalone(question, messages), scope
+
+    def stream_prepared(
+        self, standalone: Standalone, passages: list[Passage], scope: list[str] | None = None
+    ) -> Iterator[AnswerDelta]:
+        """What ``stream`` does after retrieving ``passages`` for ``standalone.query``."""
+        resolved = standalone.resolved if standalone.antecedent else ""
+        for delta in self.stream_answer(standalone.question, standalone.scored, passages, scope, resolved=resolved):
             if delta.answer is not None:
-                delta.answer.query = query  # what retrieval searched for: feedback keeps it
+                delta.answer.query = standalone.query  # what retrieval searched for: feedback keeps it
             yield delta
 
     def stream_answer(
-        self, question: str, query: str, passages: list[Passage], scope: list[str] | None = None
+        self, question: str, query: str, passages: list[Passage], scope: list[str] | None = None, resolved: str = ""
     ) -> Iterator[AnswerDelta]:
         """Answer from the given ``passages`` (no retrieval): what ``stream`` does after retrieving.
 
         ``query`` is the standalone form of ``question`` that retrieval used; ``scope`` the documents
-        the conversation is about (a follow-up's sentences from other documents count less).
+        the conversation is about (a follow-up's sentences from other documents count less); ``resolved``
+        the follow-up with its pronoun replaced, when it had one (``Standalone.resolved``).
         """
         # The heuristic appends context to the question; an LLM rewrites it (then the rewrite is the question).
         context = ""
@@ -188,7 +219,7 @@ class Assistant:
         else:
             question = query
         factors = [1.0 if p.document_id in scope else OUT_OF_SCOPE_FACTOR for p in passages] if scope else None
-        scoring = self.extractive.score(question, passages, context, passage_factors=factors)
+        scoring = self.extractive.score(question, passages, context, passage_factors=factors, resolved=resolved)
         log.debug("question %r: %d passages, confidence %.3f", question, len(passages), scoring.confidence)
         if scoring.confidence < self.extractive.settings.abstain_below:
             yield AnswerDelta(text=ABSTENTION_TEXT)

@@ -3,7 +3,7 @@
 Every sentence of the retrieved passages is scored (:meth:`ExtractiveAnswerer.score`; the weights are
 ``ExtractiveSettings``)::
 
-    score = prose × novelty × (token_match + passage_weight·passage_match + cosine_weight·cosine)
+    score = prose × novelty × lead × (token_match + passage_weight·passage_match + cosine_weight·cosine)
 
 - *token_match*: how well the sentence's words, read in context by the embedding model, match the
   question's: each question token (question words and function words left out) takes its best cosine
@@ -16,7 +16,31 @@ Every sentence of the retrieved passages is scored (:meth:`ExtractiveAnswerer.sc
 - *cosine*: MiniLM similarity of question and sentence (catches paraphrase);
 - *prose*: lines that are not prose (:func:`rag.answering.sentences.prose_score` below ``min_prose``: headings,
   link lists, title lines, code) count at their prose score;
-- *novelty*: a sentence that adds fewer than two content stems to the question only restates it.
+- *novelty*: a sentence that adds fewer than two content stems to the question only restates it;
+- *lead*: a sentence that opens its section (one of its first ``LEAD_SENTENCES`` prose sentences,
+  :func:`section_leads`) counts ``1 + section_lead_weight × heading match``, the heading match being the
+  idf-weighted share of the question's words that the section's own heading holds (API names split at
+  their capitals, parameters left out: "net.createServer([options])" holds "create" and "server"). A
+  section that a question names opens with the sentence that defines it ("Formatted string literals (also
+  called f-strings) let you ...", "Creates a new TCP or IPC server.", "Functions can also be called using
+  keyword arguments of the form kwarg=value."), and its later sentences only go into detail. On
+  ``shared_corpus_answers`` (with the prose fix of :func:`rag.answering.sentences.prose_score` before it):
+  right with a valid citation 0.778 -> 0.870 at weight 0.25 (dev 0.800 -> 0.800, held out 0.759 -> 0.931);
+  at 0.5, 0.833 (held out 0.862); SQuAD and SciFact, which have no headings, unchanged. Without the
+  heading's parameters, the document's title, indented list continuations and the prose of a chunk that
+  starts inside its section, it lost node-01 and node-07 of the dev split (an extension's "once" heading
+  named "node", "listener" and "once"; "**Default:** `false`." counted as an opening). Merged with the
+  follow-ups work: 0.926. Three or four opening sentences instead of two: 0.889 (held out 0.897). Not kept
+  either, as no answer of the suite became right: API parameter and return list items ("* `listener`
+  {Function} ...") at 0.8, and a 1.15 factor, for how-to questions, on sentences that say how ("use",
+  "by ...ing", a call, a colon before code); nor the first chunk of a section whose heading names the
+  question added as a sixth passage (Assistant.retrieve; 0.944 unchanged after the rule below).
+
+The best sentence then gives way to an earlier one of its document that names the same API
+(:func:`_first_documented`) or, for "What is X?" and "What does X do?", that opens with X ("A tuple
+consists of ..." before "Empty tuples are constructed ...", :func:`_first_definition`), when that scores at
+least 0.7 of it: ``shared_corpus_answers`` 0.926 -> 0.944 (dev 0.880 -> 0.920, held out 0.966), no answer
+of SQuAD half A changed.
 
 The best sentence answers and the next best sentence *of the same passage, or of another chunk of the
 same section of the same document*, joins it when it scores at least ``second_sentence_ratio`` of it: a
@@ -93,6 +117,7 @@ import numpy as np
 from index.bm25 import tokenize
 from index.embedding import Encoding
 from index.structure import QUOTABLE_KINDS, whole_lists
+from index.types import Chunk
 from rag.answering.injection import looks_like_instruction
 from rag.answering.sentences import Span, prose_score, split_sentences
 from rag.types import Passage
@@ -104,6 +129,11 @@ DocumentFrequencies = Callable[[Sequence[str]], tuple[int, list[int]]]
 """Stems -> (number of chunks, chunks holding each stem): ``IndexStore.term_document_frequencies``."""
 DocumentStems = Callable[[str], "frozenset[str] | None"]
 """Document id -> the stems of its whole text, or None when it is shorter than ``DOCUMENT_MIN_CHUNKS`` chunks."""
+
+LEAD_SENTENCES = 2
+"""How many prose sentences open a section (see ``ExtractiveSettings.section_lead_weight``)."""
+SectionLeads = Callable[[str], frozenset[int]]
+"""Document id -> document offsets of the sentences that open its sections (:func:`section_leads`)."""
 
 FIRST_DOCUMENTED_RATIO = 0.7
 """How close to the best an earlier sentence naming the same API must score to be preferred."""
@@ -141,6 +171,12 @@ _LIGHT_STEMS = frozenset(
         "itself themselves"
     )
 )
+_PRONOUN_STEMS = frozenset(tokenize("he she him her his hers they them their theirs it its one ones"))
+_ANSWER_KIND = re.compile(
+    r"^\W*(?:and\s+)?(?:which|what|whose)\s+(?!(?:is|are|was|were|do|does|did|has|have|had|can|could|will|would|should|may|might|happens?|happened)\b)(?P<kind>[a-z]+)\b",
+    re.IGNORECASE,
+)
+"""The noun after "which/what" names the kind of thing the answer is, which the answer need not say."""
 COVERAGE_MIN_CHUNKS = 500
 """Collections smaller than this do not lower confidence for words they lack."""
 COVERAGE_PREFIX = 4
@@ -167,6 +203,7 @@ class ExtractiveSettings:
     second_sentence_ratio: float = 0.0
     min_prose: float = 0.5
     abstain_below: float = 0.42
+    section_lead_weight: float = 0.25
 
     def __post_init__(self) -> None:
         if self.max_sentences < 1:
@@ -184,6 +221,8 @@ class ScoredSentence:
     lexical: float
     cosine: float
     token_match: float
+    lead: float = 1.0
+    """The factor ``score`` holds for opening a section whose heading names the question's subject."""
 
 
 @dataclass(frozen=True)
@@ -208,6 +247,8 @@ class Scoring:
     document uses somewhere, when that document is long (``DOCUMENT_MIN_CHUNKS``); 1 otherwise."""
     speaker_quoted: bool = True
     """False when the question asks what someone said and no sentence reports them saying anything."""
+    subject: tuple[str, ...] = ()
+    """The stems of what a "What is X?" or "What does X do?" question asks about (:func:`asked_subject`)."""
 
     def same_place(self, first: int, second: int) -> bool:
         """Whether passages ``first`` and ``second`` (indexes) are one passage or chunks of one section of one document."""
@@ -244,8 +285,11 @@ class ExtractiveAnswerer:
         settings: ExtractiveSettings | None = None,
         document_frequencies: DocumentFrequencies | None = None,
         document_stems: DocumentStems | None = None,
+        section_leads: SectionLeads | None = None,
     ) -> None:
         self.encode = encode
+        # The sentences that open each section of a document (Assistant: section_leads over the store's chunks).
+        self.section_leads = section_leads
         self.settings = settings or ExtractiveSettings()
         # The whole document of the best sentence (IndexStore text, see Assistant): a question word that a
         # long document about the question's subject never uses is something it does not discuss.
@@ -261,6 +305,7 @@ class ExtractiveAnswerer:
         passages: Sequence[str | Passage],
         context: str = "",
         passage_factors: Sequence[float] | None = None,
+        resolved: str = "",
     ) -> Scoring:
         """Every sentence of ``passages`` (texts or Passages, best-ranked first) with its score, best first.
 
@@ -270,7 +315,8 @@ class ExtractiveAnswerer:
         ``passage_factors`` (one a passage) scale its sentences' scores, not the confidence.
         ``context`` holds terms carried over from the conversation (see :mod:`rag.answering.conversation`): they
         count for the cosine and, at ``CONTEXT_TERM_WEIGHT``, for the word matches, because the
-        follow-up's own words say what is asked ("how much will it *cost*").
+        follow-up's own words say what is asked ("how much will it *cost*"). ``resolved`` is the follow-up
+        with its pronoun replaced (``Standalone.resolved``); given, its cosine, not the blend's, counts for the confidence.
         """
         candidates = _candidates(passages)
         if not candidates:
@@ -279,26 +325,44 @@ class ExtractiveAnswerer:
         passages = [_text_of(p) for p in passages]
         texts = [span.clean for _, span, _ in candidates]
         asked = [question, f"{question} {context}"] if context else [question]
+        if context and resolved:
+            asked.append(resolved)
         encodings = self.encode(asked + texts)
         sentences = encodings[len(asked) :]
+        vectors = np.array([e.vector for e in sentences])
         if context:
-            # Half the question alone (what is asked), half with its context (what it is about).
-            blend = encodings[0].vector + encodings[1].vector
-            cosines = np.array([e.vector for e in sentences]) @ (blend / max(float(np.linalg.norm(blend)), 1e-9))
+            # Half the question alone (what is asked), half with its context (what it is about): for a follow-up
+            # whose pronoun was resolved, its resolved form ("How much will rebuilding the lighthouse cost?").
+            blend = encodings[0].vector + encodings[2 if resolved else 1].vector
+            cosines = vectors @ (blend / max(float(np.linalg.norm(blend)), 1e-9))
         else:
-            cosines = np.array([e.vector for e in sentences]) @ encodings[0].vector
+            cosines = vectors @ encodings[0].vector
+        # Whether the passages answer at all is judged on the whole question: a follow-up whose pronoun was
+        # resolved on its resolved form ("Which network did Bessent tell?", not "Which network did he tell?").
+        # The sentence is still chosen by the blend above, so the follow-up's own words weigh twice: scored on
+        # the resolved form alone, "How much will rebuilding the lighthouse cost?" chose the sentence on
+        # rebuilding it, not the cost (and shared_corpus_answers' follow-ups were 1.0 with either, 0.9 when the
+        # blend was the question and the question with its context).
+        understood = vectors @ encodings[2].vector if context and resolved else cosines
         sentence_stems = [set(tokenize(span.text)) for _, span, _ in candidates]
-        lexical = _stem_match(question, context, sentence_stems, self.document_frequencies)
+        matched_stems = sentence_stems
+        if context:
+            # A follow-up's own words are few, so each counts: a form the stems miss ("told" for "tell") is
+            # matched through its lemma. (Follow-ups only: standalone questions' scoring is measured without.)
+            matched_stems = [stems | _sentence_lemma_stems(span.text) for stems, (_, span, _) in zip(sentence_stems, candidates)]
+        lexical = _stem_match(question, context, matched_stems, self.document_frequencies)
         token_match, passage_match = _token_match(
             encodings[0], encodings[1] if context else None, candidates, sentences
         )
         settings = self.settings
+        leads = [self._leads(p) for p in passages_in]
+        heading_matches = [self._heading_match(question, p) for p in passages_in]
         question_stems = set(tokenize(question))
         content_stems = question_stems - _QUESTION_STEMS
         scored = []
         for number, (index, span, factor) in enumerate(candidates):
             cosine = float(cosines[number])
-            relevance = (lexical[number] + cosine) / 2
+            relevance = (lexical[number] + float(understood[number])) / 2
             prose = prose_score(span.text)
             prose_factor = 1.0 if prose >= settings.min_prose else prose
             new_stems = len(sentence_stems[number] - question_stems)
@@ -310,8 +374,11 @@ class ExtractiveAnswerer:
             )
             if passage_factors is not None:
                 factor *= passage_factors[index]
-            score = factor * prose_factor * novelty * match
-            scored.append(ScoredSentence(index, span, score, relevance, lexical[number], cosine, token_match[number]))
+            lead = 1.0 + settings.section_lead_weight * heading_matches[index] if span.start in leads[index] else 1.0
+            score = factor * lead * prose_factor * novelty * match
+            scored.append(
+                ScoredSentence(index, span, score, relevance, lexical[number], cosine, token_match[number], lead)
+            )
         scored.sort(key=lambda s: s.score, reverse=True)
         positions = sections = None
         if all(not isinstance(p, str) for p in passages_in):
@@ -321,8 +388,36 @@ class ExtractiveAnswerer:
         quoted = speaker_quoted(question, [(passages[index], span.text) for index, span, _ in candidates])
         return Scoring(
             scored, self._coverage(question, passages_in), positions, frozenset(question_stems), sections, support,
-            quoted,
+            quoted, asked_subject(question),
         )
+
+    def _leads(self, passage: str | Passage) -> frozenset[int]:
+        """Offsets in the passage's text of the sentences that open its section (see :func:`section_leads`)."""
+        if self.section_leads is None or isinstance(passage, str):
+            return frozenset()
+        start, end = passage.chunk.start, passage.chunk.end
+        return frozenset(at - start for at in self.section_leads(passage.document_id) if start <= at < end)
+
+    def _heading_match(self, question: str, passage: str | Passage) -> float:
+        """The idf-weighted share of the question's own words that the passage's section heading holds."""
+        if isinstance(passage, str) or " > " not in passage.chunk.heading:
+            return 0.0  # no heading, or only the document's title, which names whatever the document is about
+        # An API's heading names its parameters too ("events.once(emitter, name)"): they are not its subject.
+        leaf = re.sub(r"\(.*\)", "", passage.chunk.heading.split(" > ")[-1])
+        heading = set(tokenize(_split_camel_case(leaf)))
+        own = [
+            t
+            for t in dict.fromkeys(tokenize(_split_camel_case(question)))
+            if t not in _QUESTION_STEMS and t not in _LIGHT_STEMS
+        ]
+        if not own or not heading:
+            return 0.0
+        if self.document_frequencies is None:
+            weights = [1.0] * len(own)
+        else:
+            count, frequencies = self.document_frequencies(own)
+            weights = [math.log(1 + (count - df + 0.5) / (df + 0.5)) for df in frequencies]
+        return sum(w for t, w in zip(own, weights) if t in heading) / (sum(weights) or 1.0)
 
     def _document_support(self, question: str, passages: Sequence[str | Passage], best: ScoredSentence) -> float:
         """How much of what the question names the best sentence's document uses anywhere (see ``Scoring``).
@@ -410,7 +505,7 @@ class ExtractiveAnswerer:
         scored = scoring.sentences
         if not scored or scoring.confidence < self.settings.abstain_below:
             return []
-        best = _first_documented(scoring)
+        best = _first_definition(scoring, _first_documented(scoring))
         chosen = [best]
         for candidate in scored:
             if candidate is best:
@@ -492,6 +587,13 @@ def _lemma_stems(stem: str, question: str) -> set[str]:
     return found - {stem}
 
 
+def _sentence_lemma_stems(sentence: str) -> set[str]:
+    """The stems of the lemmas of ``sentence``'s words ("he told CNBC" -> {"he", "tell", "cnbc"}); see ``_lemma_stems``."""
+    import simplemma
+
+    return set(tokenize(" ".join(simplemma.lemmatize(w.lower(), lang="en") for w in re.findall(r"[A-Za-z]+", sentence))))
+
+
 def _lemma_in(stem: str, question: str, stems: frozenset[str] | set[str]) -> bool:
     """Whether a word of ``question`` whose stem is ``stem`` has a lemma whose stem is in ``stems``."""
     return bool(_lemma_stems(stem, question) & set(stems))
@@ -514,7 +616,9 @@ def _first_documented(scoring: Scoring) -> ScoredSentence:
     Reference documentation describes an API first where it introduces it (``emitter.once()``) and
     again in variants further down (``NodeEventTarget.once``); when the best sentence names an API that
     matches a question word, a sentence earlier in the same document naming it too, scoring at least
-    ``FIRST_DOCUMENTED_RATIO`` of the best, is preferred.
+    ``FIRST_DOCUMENTED_RATIO`` of the best, is preferred. The best counts without its section-opening
+    factor here: the variant's own section opens with it ("Node.js-specific extension ... adds a once
+    listener" under ``nodeEventTarget.once``), and that factor would put the first documentation out of reach.
     """
     best = scoring.sentences[0]
     if scoring.positions is None:
@@ -527,10 +631,67 @@ def _first_documented(scoring: Scoring) -> ScoredSentence:
     earlier = [
         candidate
         for candidate in scoring.sentences[1:]
-        if candidate.score >= FIRST_DOCUMENTED_RATIO * best.score
+        if candidate.score >= FIRST_DOCUMENTED_RATIO * best.score / best.lead
         and scoring.positions[candidate.passage_index][0] == document
         and scoring.positions[candidate.passage_index][1] + candidate.span.start < best_at
         and _api_names(candidate.span.text, scoring.question_stems) & names
+    ]
+    return min(earlier, key=lambda c: scoring.positions[c.passage_index][1] + c.span.start) if earlier else best
+
+
+_SUBJECT_QUESTION = re.compile(
+    r"^\s*what\s+(?:(?:is|are)\s+(?P<x>.+?)(?:\s+(?:made(?:\s+up)?\s+of|composed\s+of|used\s+for|for))?"
+    r"|does\s+(?P<y>.+?)\s+do)\s*\?*\s*$",
+    re.IGNORECASE,
+)
+DEFINITION_RATIO = 0.7
+"""How close to the best an earlier sentence defining the question's subject must score to be preferred."""
+
+
+def asked_subject(question: str) -> tuple[str, ...]:
+    """The stems of X in "What is/are X (made of, for)?" and "What does X do?"; empty for other questions.
+
+    >>> asked_subject("What is a tuple made of?"), asked_subject("How do I read a file?")
+    (('tupl',), ())
+    """
+    match = _SUBJECT_QUESTION.match(question)
+    if not match:
+        return ()
+    words = tokenize(match.group("x") or match.group("y"))
+    return tuple(dict.fromkeys(t for t in words if t not in _QUESTION_STEMS and t not in _LIGHT_STEMS))
+
+
+def _defines(sentence: str, subject: tuple[str, ...]) -> bool:
+    """Whether ``sentence`` opens with the subject ("A tuple consists of ...", "Tuples are ..."; not "Empty tuples")."""
+    first = re.match(r"\W*(\w+)", sentence)
+    if not first or not subject:
+        return False
+    opening = first.group(1).lower()
+    if opening not in ("a", "an", "the") and not set(tokenize(opening)) & set(subject):
+        return False
+    return set(tokenize(sentence)[: len(subject)]) == set(subject)
+
+
+def _first_definition(scoring: Scoring, best: ScoredSentence) -> ScoredSentence:
+    """``best``, or an earlier sentence of its document that opens with the asked subject, when it scores nearly as well.
+
+    Documents define a term where they introduce it ("A tuple consists of a number of values separated by
+    commas"), then say more about it ("Empty tuples are constructed by ..."): for "What is X?" a sentence
+    with X as its subject, at least ``DEFINITION_RATIO`` of the best (without its section-opening factor),
+    earlier in the same document, is preferred.
+    """
+    if not scoring.subject or scoring.positions is None:
+        return best
+    document, offset = scoring.positions[best.passage_index]
+    best_at = offset + best.span.start
+    threshold = DEFINITION_RATIO * best.score / best.lead
+    earlier = [
+        candidate
+        for candidate in scoring.sentences
+        if candidate.score >= threshold
+        and scoring.positions[candidate.passage_index][0] == document
+        and scoring.positions[candidate.passage_index][1] + candidate.span.start <= best_at
+        and _defines(candidate.span.text, scoring.subject)
     ]
     return min(earlier, key=lambda c: scoring.positions[c.passage_index][1] + c.span.start) if earlier else best
 
@@ -573,6 +734,47 @@ def quotable_sentences(passage: str | Passage) -> list[tuple[Span, float]]:
     return found
 
 
+def _split_camel_case(text: str) -> str:
+    """``net.createServer()`` as ``net.create Server()``: an API's name holds the words it is asked by."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", text)
+
+
+def section_leads(chunks: Sequence[Chunk]) -> frozenset[int]:
+    """Document offsets of the first ``LEAD_SENTENCES`` prose sentences of each section of a document.
+
+    ``chunks`` are the document's chunks in order (``IndexStore.document_chunks``); a chunk never straddles
+    two headings, so a run of chunks with one heading path is one section. Only prose counts: an API's
+    parameter list comes before the sentence that says what it does ("* Returns: {net.Server}" before
+    "Creates a new TCP or IPC server."). Sentences are split as :func:`quotable_sentences` splits them.
+    """
+    found: set[int] = set()
+    heading: str | None = None
+    count = 0
+    for chunk in chunks:
+        first = chunk.heading != heading
+        if first:
+            heading, count = chunk.heading, 0
+        if count >= LEAD_SENTENCES or not chunk.blocks:
+            continue
+        for start, end, kind in whole_lists(chunk.text, sorted(chunk.blocks)):
+            line_start = chunk.text.rfind("\n", 0, start) + 1
+            opening = chunk.text[start:end].lstrip()
+            if kind != "prose" or chunk.text[line_start:start].isspace() or opening[:1].islower() or opening[:2] == "**":
+                continue  # an indented or lower-case line goes on with a list item ("    **Default:** `false`.")
+            if start == 0 and not first:
+                continue  # a chunk that starts inside its section starts inside something: a list, a sentence
+            for sentence in split_sentences(chunk.text[start:end]):
+                at = chunk.start + start + sentence.start
+                if count == LEAD_SENTENCES:
+                    break
+                if at not in found:
+                    found.add(at)
+                    count += 1
+            if count == LEAD_SENTENCES:
+                break
+    return frozenset(found)
+
+
 def _candidates(passages: Sequence[str | Passage]) -> list[tuple[int, Span, float]]:
     """(passage index, sentence, factor) for every quotable sentence, each text once."""
     candidates = []
@@ -602,6 +804,12 @@ def _stem_match(
     ``document_frequencies`` is given, else among the candidate sentences.
     """
     own = [t for t in dict.fromkeys(tokenize(question)) if t not in _QUESTION_STEMS]
+    if context:
+        # A follow-up's pronoun stands for what the context names: "he" is no word an answer must contain. Nor
+        # is the kind of thing asked for ("Which *network* did he tell?" is answered by "he told CNBC").
+        kind = _ANSWER_KIND.match(question)
+        asked_kind = set(tokenize(kind.group("kind"))) if kind else set()
+        own = [t for t in own if t not in _PRONOUN_STEMS and t not in asked_kind]
     stems = list(dict.fromkeys(own + [t for t in tokenize(context) if t not in _QUESTION_STEMS]))
     if document_frequencies is not None and stems:
         count, frequencies = document_frequencies(stems)

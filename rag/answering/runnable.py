@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda, RunnablePassthrough
 
-from rag.answering.conversation import Message, normalise_history
+from rag.answering.conversation import Message, Standalone, normalise_history
 from rag.types import Answer, AnswerDelta, Passage
 
 if TYPE_CHECKING:
@@ -44,15 +44,17 @@ class AssistantRunnable(Runnable[Any, Answer]):
         self.assistant = assistant
         self.prepare: Runnable[Any, dict[str, Any]] = (
             RunnableLambda(_parse_input, name="parse_input")
-            | RunnablePassthrough.assign(query=RunnableLambda(self._condense, name="condense"))
+            | RunnablePassthrough.assign(prepared=RunnableLambda(self._condense, name="condense"))
             | RunnablePassthrough.assign(passages=RunnableLambda(self._retrieve, name="retrieve"))
         )
 
-    def _condense(self, state: dict[str, Any]) -> str:
-        return self.assistant.standalone_query(state["question"], state["history"])
+    def _condense(self, state: dict[str, Any]) -> tuple[Standalone, list[str]]:
+        # The same preparation as Assistant.stream: the standalone question and the conversation's documents.
+        return self.assistant.prepare(state["question"], state["history"])
 
     def _retrieve(self, state: dict[str, Any]) -> list[Passage]:
-        return self.assistant.retrieve(state["query"])
+        standalone, scope = state["prepared"]
+        return self.assistant.retrieve(standalone.query, scope)
 
     @property
     def InputType(self) -> type:
@@ -71,7 +73,8 @@ class AssistantRunnable(Runnable[Any, Answer]):
 
     def stream(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Iterator[AnswerDelta]:  # type: ignore[override]
         state = self.prepare.invoke(input, config)
-        yield from self.assistant.stream_answer(state["question"], state["query"], state["passages"])
+        standalone, scope = state["prepared"]
+        yield from self.assistant.stream_prepared(standalone, state["passages"], scope)
 
 
 def _parse_input(value: Any) -> dict[str, Any]:

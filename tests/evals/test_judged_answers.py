@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from evals.judged_answers import JudgedQuestion, judge, read_judged_questions, summarise_judged
+from evals.judged_answers import JudgedQuestion, holds_answer, judge, read_judged_questions, summarise_judged
 from evals.suite import REPO_ROOT, load_suite
 from index.types import Chunk, Document
 from rag.types import Answer, Citation, Passage
@@ -76,6 +76,19 @@ def test_a_wrong_source_an_unsupported_or_misplaced_quote_is_not_valid(
         citation = answer.citations[0]
         answer.citations[0] = Citation(**{**citation.to_dict(), "start": 0})
     assert not judge(QUESTION, answer, 0.1, _Store(TEXT), []).right_with_valid_citation
+
+
+def test_a_code_name_holds_the_accepted_name_it_is_written_with() -> None:
+    # SQuAD's normalisation alone deleted the punctuation of "`fs.readFile()`" ("fsreadfile"), so the
+    # answer naming the right method was judged wrong (node-05 of shared_corpus_answers).
+    answer = "The `fs.readFile()` method asynchronously reads the contents of a file into memory."
+    assert holds_answer(answer, ["readFile"]) and holds_answer(answer, ["fs.readFile"])
+    assert holds_answer('Use if __name__ == "__main__": at the end.', ['__name__ == "__main__"'])
+    assert not holds_answer("The `fs.readFileSync()` method reads it.", ["readFile"])
+    assert not holds_answer("Read the file with open().", ["readFile"])
+    question = JudgedQuestion("n", "How do I read a file?", "answerable", "dev", [["readFile"]], ["news/a.txt"])
+    quote = "The talks were confirmed by Bessent in Beijing."
+    assert judge(question, _answer(f"{quote} `fs.readFile()` [1]", quote), 0.1, _Store(TEXT), []).right
 
 
 def test_rejected_text_furniture_and_abstention_are_judged() -> None:

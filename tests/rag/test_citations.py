@@ -136,6 +136,8 @@ def test_abbreviations_and_initials_do_not_end_sentences() -> None:
         "[`fs.open()`]: #fsopenpath-flags-mode-callback",
         "Sources",
         "2026-05-14",
+        'if __name__ == "__main__":',
+        "x = MyClass()",
     ],
 )
 def test_headings_links_and_code_score_low_as_prose(line: str) -> None:
@@ -148,6 +150,12 @@ def test_headings_links_and_code_score_low_as_prose(line: str) -> None:
         "The default value is evaluated only once.",
         "The `fs.readFile()` function buffers the entire file.",
         "Treasury Secretary Scott Bessent confirmed that the talks will begin next month.",
+        # Names in prose: a called or dunder name, a Markdown link's brackets (they counted as code).
+        (
+            "When a class defines an __init__() method, class instantiation automatically invokes __init__() for "
+            "the newly created class instance."
+        ),
+        "Creates a new TCP or [IPC][] server.",
     ],
 )
 def test_prose_scores_high(sentence: str) -> None:

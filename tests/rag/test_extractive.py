@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from index.embedding import Embedder, load_embedder
-from rag.answering.extractive import ExtractiveAnswerer, ExtractiveSettings
+from rag.answering.extractive import ExtractiveAnswerer, ExtractiveSettings, _defines, asked_subject
 from rag.answering.sentences import EncodingCache
 
 # Written for these tests.
@@ -177,3 +177,46 @@ def test_what_someone_said_needs_a_sentence_reporting_them_saying_it() -> None:
     # "he told" counts for a speaker the passage names.
     told = [(passage, '"It will take two years," he told reporters.')]
     assert speaker_quoted("What did Berg tell reporters?", told)
+
+
+# Written for this test: the follow-up's answer names the station, not the word, and says "told", not "tell".
+BUDGET = (
+    "Minister Alda Renn spoke about the harbour budget on Monday. "
+    "Later that day she told Radio Kaar that the budget would double. The harbour itself dates from 1820."
+)
+
+
+def test_a_follow_ups_word_match_skips_its_pronoun_and_the_kind_asked_for_and_reads_irregular_forms(
+    answerer: ExtractiveAnswerer,
+) -> None:
+    def lexical(question: str, passage: str = BUDGET) -> dict[str, float]:
+        scoring = answerer.score(question, [passage], "Alda Renn harbour budget", resolved=question)
+        return {s.span.clean[:20]: s.lexical for s in scoring.sentences}
+
+    asked = lexical("Which station did she tell?")
+    # "she" and "station" are no words the answer must hold: other pronouns and kinds score the same.
+    assert lexical("Which network did he tell?") == pytest.approx(asked)
+    # "told" is "tell": the same sentence with a regular verb that is not "tell" matches less.
+    informed = lexical("Which station did she tell?", BUDGET.replace("told", "informed"))
+    assert asked["Later that day she t"] > informed["Later that day she i"] > 0
+
+
+@pytest.mark.parametrize(
+    ("question", "subject"),
+    [
+        ("What is a tuple made of?", ("tupl",)),
+        ("What is the finally clause for?", ("final", "claus")),
+        ("What does net.createConnection() do?", ("net", "createconnect")),
+        ("How do I create a tuple?", ()),
+    ],
+)
+def test_the_subject_of_a_what_is_question(question: str, subject: tuple[str, ...]) -> None:
+    assert asked_subject(question) == subject
+
+
+def test_a_sentence_defines_the_subject_it_opens_with() -> None:
+    # Sentences of the Python tutorial's "Tuples and Sequences".
+    assert _defines("A tuple consists of a number of values separated by commas, for instance:", ("tupl",))
+    assert _defines("Tuples are immutable, and usually contain a heterogeneous sequence of elements.", ("tupl",))
+    assert not _defines("Empty tuples are constructed by an empty pair of parentheses.", ("tupl",))
+    assert not _defines("There is also another standard sequence data type: the tuple.", ("tupl",))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -77,3 +78,34 @@ def test_several_logins_from_options_or_the_environment(tmp_path: Path, monkeypa
     assert served["auth"] == [("ada", "one"), ("bob", "two")]
     result = runner.invoke(_app(), ["--auth", "ada:one", "--auth", "ada:two"])
     assert result.exit_code == 1 and "ada more than once" in result.output
+
+
+def test_demo_pages_from_a_deleted_clone_are_relinked_and_own_documents_kept(tmp_path: Path) -> None:
+    """The default index is shared by every checkout: a demo built from a clone that was then deleted
+    kept sources pointing into it (found when the page's source links led into a removed CI clone)."""
+    from index.ingest import add_to_index
+    from index.stores import open_store
+
+    docs = cli.find_demo_docs()
+    assert docs is not None
+    old_clone = tmp_path / "old-clone" / "docs"
+    shutil.copytree(docs, old_clone)
+    own = tmp_path / "notes" / "plan.txt"
+    own.parent.mkdir()
+    own.write_text("The lighthouse keeper's plan for the winter: repaint the lamp room and log every storm.\n")
+    index_dir = tmp_path / "default"
+    add_to_index(index_dir, [old_clone, own], show_progress=False)
+    shutil.rmtree(tmp_path / "old-clone")
+
+    assert cli.relink_demo_docs(index_dir, docs) == len(list(docs.glob("*.md")))
+
+    store = open_store(index_dir)
+    try:
+        sources = sorted(store.document_sources().values())
+    finally:
+        store.close()
+    assert str(own.resolve()) in sources
+    assert sorted(source for source in sources if source != str(own.resolve())) == sorted(
+        str(page.resolve()) for page in docs.glob("*.md")
+    )
+    assert cli.relink_demo_docs(index_dir, docs) == 0  # nothing stale the second time
