@@ -90,8 +90,8 @@ def test_shared_corpus_answers_hold_their_baseline(tmp_path: Path) -> None:
     assert set(runs) == {"answer", "dev", "heldout", "unseen"}
     metrics = runs["answer"]
     # Off-topic questions were all declined before issue 11's work; that must stay so. Issue 11's targets
-    # met since (0.9 and 0.019 measured when these lines were written): 8 of 10 near-topic questions
-    # declined, at most 5 % of the answerable ones.
+    # met since: at least 80 % of near-topic questions declined, at most 5 % of the answerable ones
+    # (0.857 and 0.013 over all 104 questions when the 30 unseen ones joined; unseen alone 0.75 and 0.043).
     assert metrics["abstention_off_topic"] == 1.0
     assert metrics["abstention_near_topic"] >= 0.8
     assert metrics["false_abstention_rate"] <= 0.05
